@@ -1,0 +1,56 @@
+//! `console`: writes events to standard output, as JSON lines or as text.
+
+use super::{SinkContext, SinkError};
+use serde::Deserialize;
+use sluice_event::event_to_json;
+use std::io::Write;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// One JSON object per event per line.
+    #[default]
+    Json,
+    /// The message only.
+    Text,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+/// Renders one batch the way the console and file sinks write it.
+pub fn encode_batch(encoding: Encoding, batch: &[sluice_event::Event], buf: &mut Vec<u8>) {
+    for event in batch {
+        match encoding {
+            Encoding::Json => {
+                // Writing into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *buf, &event_to_json(event));
+            }
+            Encoding::Text => buf.extend_from_slice(event.message.as_bytes()),
+        }
+        buf.push(b'\n');
+    }
+}
+
+pub async fn run(config: ConsoleConfig, mut ctx: SinkContext) -> Result<(), SinkError> {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    while let Some(batch) = ctx.input.recv().await {
+        buf.clear();
+        encode_batch(config.encoding, &batch, &mut buf);
+        // stdout is a blocking handle; a batch is one write.
+        let mut out = std::io::stdout().lock();
+        let written = out.write_all(&buf).and_then(|_| out.flush());
+        if let Err(error) = written {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                tracing::warn!(sink = %ctx.name, "stdout closed; discarding the rest");
+                return Ok(());
+            }
+            return Err(SinkError::Io { sink: ctx.name.clone(), path: "<stdout>".into(), error });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! Native sinks: where events leave a pipeline.
+//!
+//! Each sink is one file with a serde `*Config` and an async `run` that
+//! consumes batches until every sender is gone, then flushes.
+
+pub mod blackhole;
+pub mod console;
+pub mod file;
+
+use crate::Batch;
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+
+/// What every sink is given.
+pub struct SinkContext {
+    /// The stage name from the TOML (`[sinks.NAME]`).
+    pub name: String,
+    /// Batches from the sink's inputs; ends when all of them have finished.
+    pub input: mpsc::Receiver<Batch>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("sink {sink}: {path}: {error}")]
+    Io {
+        sink: String,
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+}

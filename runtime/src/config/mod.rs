@@ -1,0 +1,180 @@
+//! Pipeline files: TOML in, a validated [`Pipeline`] out.
+//!
+//! Parsing keeps the span of every key, so every error names the file, the
+//! line and the key. The runtime never touches TOML types: it gets the
+//! domain types below.
+
+mod graph;
+mod parse;
+
+pub use parse::load;
+
+use crate::plugin::transform::{Grants, TransformLimits};
+use sluice_io::sinks::{blackhole::BlackholeConfig, console::ConsoleConfig, file::FileSinkConfig};
+use sluice_io::sources::{demo::DemoConfig, file::FileConfig, http::HttpConfig, stdin::StdinConfig};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A position in a pipeline file, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Location {
+    /// The location of byte `offset` of `text`.
+    pub fn at(file: &Path, text: &str, offset: usize) -> Self {
+        let before = &text[..offset.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Location {
+            file: file.to_owned(),
+            line,
+            column,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// A pipeline that cannot run, and where it says so.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub location: Option<Location>,
+    /// The dotted key, e.g. `sinks.out.encodng`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(location) = &self.location {
+            write!(f, "{location}: ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "`{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// `stage` or `stage.output`, as written in `inputs`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InputRef {
+    pub stage: String,
+    /// `None` is the main output.
+    pub output: Option<String>,
+}
+
+impl fmt::Display for InputRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.output {
+            Some(output) => write!(f, "{}.{output}", self.stage),
+            None => f.write_str(&self.stage),
+        }
+    }
+}
+
+/// An input with the place it was written, for later errors.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub input: InputRef,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    Stdin(StdinConfig),
+    File(FileConfig),
+    Http(HttpConfig),
+    Demo(DemoConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceStage {
+    pub name: String,
+    pub kind: SourceKind,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransformStage {
+    pub name: String,
+    pub inputs: Vec<Input>,
+    /// The `plugin` string as written.
+    pub plugin: String,
+    pub plugin_location: Location,
+    /// The `config` table, as JSON for the plugin's `configure`.
+    pub config: serde_json::Value,
+    /// Where each dotted key of `config` was written, to place the plugin's
+    /// config errors.
+    pub config_locations: HashMap<String, Location>,
+    pub header_location: Location,
+    pub limits: TransformLimits,
+    pub grants: Grants,
+    /// How often `flush` is called when no batch arrives.
+    pub flush_interval: std::time::Duration,
+}
+
+impl TransformStage {
+    /// Where to report an error about `config.<key>`: the key's line if it
+    /// was written, else the `plugin` line.
+    pub fn config_location(&self, key: Option<&str>) -> Location {
+        key.and_then(|key| {
+            // `patterns[1]` is reported at `patterns`.
+            let base = key.split('[').next().unwrap_or(key);
+            self.config_locations.get(base)
+        })
+        .cloned()
+        .unwrap_or_else(|| self.plugin_location.clone())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum SinkKind {
+    Console(ConsoleConfig),
+    File(FileSinkConfig),
+    Blackhole(BlackholeConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct SinkStage {
+    pub name: String,
+    pub inputs: Vec<Input>,
+    pub kind: SinkKind,
+}
+
+/// A validated pipeline file.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub file: PathBuf,
+    /// Where checkpoints (and later buffers) live.
+    pub data_dir: PathBuf,
+    pub sources: Vec<SourceStage>,
+    /// In dependency order: every transform comes after its inputs.
+    pub transforms: Vec<TransformStage>,
+    pub sinks: Vec<SinkStage>,
+}
+
+impl Pipeline {
+    /// The names of stages that read `stage`'s `output`.
+    pub fn consumers(&self, input: &InputRef) -> Vec<&str> {
+        let transforms = self
+            .transforms
+            .iter()
+            .filter(|t| t.inputs.iter().any(|i| &i.input == input))
+            .map(|t| t.name.as_str());
+        let sinks = self
+            .sinks
+            .iter()
+            .filter(|s| s.inputs.iter().any(|i| &i.input == input))
+            .map(|s| s.name.as_str());
+        transforms.chain(sinks).collect()
+    }
+}

@@ -1,0 +1,430 @@
+//! TOML → [`Pipeline`], keeping spans so errors can name the line.
+//!
+//! The document is parsed once into toml's spanned `DeTable`. The keys every
+//! stage shares (`type`, `inputs`, `plugin`, `config`) are taken out by hand;
+//! the rest of a stage's table is deserialized into the component's own
+//! `*Config` struct, which denies unknown keys, straight from the spanned
+//! value, so serde's errors come with the offending key's span.
+
+use super::graph;
+use super::{
+    ConfigError, Input, InputRef, Location, Pipeline, SinkKind, SinkStage, SourceKind,
+    SourceStage, TransformStage,
+};
+use crate::plugin::transform::{Grants, Preopen, TransformLimits};
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+/// Reads and validates a pipeline file. `data_dir_override` (from the CLI)
+/// wins over the file's `data_dir`.
+pub fn load(path: &Path, data_dir_override: Option<&Path>) -> Result<Pipeline, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        location: None,
+        key: None,
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    parse(path, &text, data_dir_override)
+}
+
+/// Parses pipeline text as if read from `path`.
+pub fn parse(path: &Path, text: &str, data_dir_override: Option<&Path>) -> Result<Pipeline, ConfigError> {
+    let cx = Cx { path, text };
+    let root = DeTable::parse(text).map_err(|e| cx.toml_error(None, &e))?;
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+
+    let mut data_dir = None;
+    let mut sources = Vec::new();
+    let mut transforms = Vec::new();
+    let mut sinks = Vec::new();
+    for (key, value) in root.into_inner() {
+        match key.get_ref().as_ref() {
+            "data_dir" => {
+                let dir: PathBuf = cx.deserialize("data_dir", value)?;
+                data_dir = Some(base_dir.join(dir));
+            }
+            "sources" => {
+                for (name, stage) in cx.stages("sources", value)? {
+                    sources.push(cx.source(name, stage)?);
+                }
+            }
+            "transforms" => {
+                for (name, stage) in cx.stages("transforms", value)? {
+                    transforms.push(cx.transform(name, stage, &base_dir)?);
+                }
+            }
+            "sinks" => {
+                for (name, stage) in cx.stages("sinks", value)? {
+                    sinks.push(cx.sink(name, stage)?);
+                }
+            }
+            other => {
+                return Err(cx.error_at(
+                    key.span(),
+                    Some(other.to_owned()),
+                    "unknown key; expected `data_dir`, `sources`, `transforms` or `sinks`",
+                ))
+            }
+        }
+    }
+    let data_dir = data_dir_override
+        .map(Path::to_path_buf)
+        .or(data_dir)
+        .unwrap_or_else(|| PathBuf::from(".sluice"));
+    let mut pipeline = Pipeline {
+        file: path.to_owned(),
+        data_dir,
+        sources,
+        transforms,
+        sinks,
+    };
+    graph::validate(&mut pipeline)?;
+    Ok(pipeline)
+}
+
+/// A spanned stage table with the name it was declared under.
+struct StageTable<'i> {
+    kind: &'static str,
+    name: String,
+    header: Range<usize>,
+    keys: BTreeMap<String, (Range<usize>, Spanned<DeValue<'i>>)>,
+}
+
+struct Cx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl<'a> Cx<'a> {
+    fn location(&self, span: Range<usize>) -> Location {
+        Location::at(self.path, self.text, span.start)
+    }
+
+    fn error_at(&self, span: Range<usize>, key: Option<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            location: Some(self.location(span)),
+            key,
+            message: message.into(),
+        }
+    }
+
+    fn toml_error(&self, key: Option<String>, error: &toml::de::Error) -> ConfigError {
+        ConfigError {
+            location: error.span().map(|s| self.location(s)),
+            key,
+            message: error.message().trim().to_owned(),
+        }
+    }
+
+    /// Deserializes a spanned value; serde's error keeps the span of the
+    /// innermost key it was reading.
+    fn deserialize<T: DeserializeOwned>(&self, key: &str, value: Spanned<DeValue<'_>>) -> Result<T, ConfigError> {
+        let whole = value.span();
+        T::deserialize(value.into_deserializer()).map_err(|e| {
+            let mut err = self.toml_error(Some(key.to_owned()), &e);
+            if err.location.is_none() {
+                err.location = Some(self.location(whole));
+            }
+            err
+        })
+    }
+
+    fn stages<'i>(&self, kind: &'static str, value: Spanned<DeValue<'i>>) -> Result<Vec<(String, StageTable<'i>)>, ConfigError> {
+        let span = value.span();
+        let DeValue::Table(table) = value.into_inner() else {
+            return Err(self.error_at(span, Some(kind.to_owned()), format!("`{kind}` must be a table of stages, e.g. [{kind}.NAME]")));
+        };
+        let mut stages = Vec::new();
+        for (name, stage) in table {
+            let header = name.span();
+            let name = name.into_inner().into_owned();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(self.error_at(
+                    header,
+                    Some(format!("{kind}.{name}")),
+                    "stage names may use only letters, digits, `_` and `-` (a `.` separates a stage from its output in `inputs`)",
+                ));
+            }
+            let stage_span = stage.span();
+            let DeValue::Table(keys) = stage.into_inner() else {
+                return Err(self.error_at(stage_span, Some(format!("{kind}.{name}")), "a stage must be a table"));
+            };
+            let keys = keys
+                .into_iter()
+                .map(|(k, v)| (k.get_ref().to_string(), (k.span(), v)))
+                .collect();
+            stages.push((name.clone(), StageTable { kind, name, header, keys }));
+        }
+        Ok(stages)
+    }
+
+    /// Takes a shared key out of a stage table.
+    fn take<T: DeserializeOwned>(&self, stage: &mut StageTable<'_>, key: &str) -> Result<Option<(Range<usize>, T)>, ConfigError> {
+        let Some((key_span, value)) = stage.keys.remove(key) else {
+            return Ok(None);
+        };
+        let full_key = format!("{}.{}.{key}", stage.kind, stage.name);
+        Ok(Some((key_span, self.deserialize(&full_key, value)?)))
+    }
+
+    fn require<T: DeserializeOwned>(&self, stage: &mut StageTable<'_>, key: &str, hint: &str) -> Result<(Range<usize>, T), ConfigError> {
+        self.take(stage, key)?.ok_or_else(|| {
+            self.error_at(
+                stage.header.clone(),
+                Some(format!("{}.{}.{key}", stage.kind, stage.name)),
+                format!("missing required key `{key}` ({hint})"),
+            )
+        })
+    }
+
+    /// Deserializes what is left of a stage into a component's config.
+    fn rest<T: DeserializeOwned>(&self, stage: StageTable<'_>) -> Result<T, ConfigError> {
+        let mut table = DeTable::new();
+        for (key, (span, value)) in stage.keys {
+            table.insert(Spanned::new(span, key.into()), value);
+        }
+        let key = format!("{}.{}", stage.kind, stage.name);
+        let value = Spanned::new(stage.header.clone(), DeValue::Table(table));
+        self.deserialize(&key, value)
+    }
+
+    fn inputs(&self, stage: &mut StageTable<'_>) -> Result<Vec<Input>, ConfigError> {
+        let (span, inputs): (_, Vec<Spanned<String>>) = self.require(stage, "inputs", "the stages this one reads, e.g. inputs = [\"in\"]")?;
+        if inputs.is_empty() {
+            return Err(self.error_at(span, Some(format!("{}.{}.inputs", stage.kind, stage.name)), "`inputs` is empty"));
+        }
+        Ok(inputs
+            .into_iter()
+            .map(|input| {
+                let location = self.location(input.span());
+                let text = input.into_inner();
+                let input = match text.split_once('.') {
+                    Some((stage, output)) => InputRef { stage: stage.to_owned(), output: Some(output.to_owned()) },
+                    None => InputRef { stage: text, output: None },
+                };
+                Input { input, location }
+            })
+            .collect())
+    }
+
+    fn source(&self, name: String, mut stage: StageTable<'_>) -> Result<SourceStage, ConfigError> {
+        let (span, kind): (_, String) = self.require(&mut stage, "type", "one of stdin, file, http, demo")?;
+        let kind = match kind.as_str() {
+            "stdin" => SourceKind::Stdin(self.rest(stage)?),
+            "file" => SourceKind::File(self.rest(stage)?),
+            "http" => SourceKind::Http(self.rest(stage)?),
+            "demo" => SourceKind::Demo(self.rest(stage)?),
+            other => {
+                return Err(self.error_at(
+                    span,
+                    Some(format!("sources.{name}.type")),
+                    format!("unknown source type `{other}`; expected one of stdin, file, http, demo"),
+                ))
+            }
+        };
+        Ok(SourceStage { name, kind })
+    }
+
+    fn sink(&self, name: String, mut stage: StageTable<'_>) -> Result<SinkStage, ConfigError> {
+        let inputs = self.inputs(&mut stage)?;
+        let (span, kind): (_, String) = self.require(&mut stage, "type", "one of console, file, blackhole")?;
+        let kind = match kind.as_str() {
+            "console" => SinkKind::Console(self.rest(stage)?),
+            "file" => SinkKind::File(self.rest(stage)?),
+            "blackhole" => SinkKind::Blackhole(self.rest(stage)?),
+            other => {
+                return Err(self.error_at(
+                    span,
+                    Some(format!("sinks.{name}.type")),
+                    format!("unknown sink type `{other}`; expected one of console, file, blackhole"),
+                ))
+            }
+        };
+        Ok(SinkStage { name, inputs, kind })
+    }
+
+    fn transform(&self, name: String, mut stage: StageTable<'_>, base_dir: &Path) -> Result<TransformStage, ConfigError> {
+        let inputs = self.inputs(&mut stage)?;
+        let (plugin_span, plugin): (_, String) = self.require(&mut stage, "plugin", "e.g. plugin = \"builtin:json\"")?;
+        let mut config_locations = HashMap::new();
+        let config = match stage.keys.remove("config") {
+            Some((_, value)) => self.config_json(&format!("transforms.{name}.config"), "", value, &mut config_locations)?,
+            None => serde_json::Value::Object(Default::default()),
+        };
+        let header_location = self.location(stage.header.clone());
+        let options: TransformOptions = self.rest(stage)?;
+        let defaults = TransformLimits::default();
+        let limits = TransformLimits {
+            memory_bytes: options.memory_limit_mb.map_or(defaults.memory_bytes, |mb| (mb as usize) << 20),
+            timeout: options.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
+            breaker_threshold: options.circuit_breaker_failures.unwrap_or(defaults.breaker_threshold),
+            breaker_cooldown: options.circuit_breaker_cooldown_ms.map_or(defaults.breaker_cooldown, Duration::from_millis),
+        };
+        if limits.memory_bytes > crate::plugin::engine::MAX_MEMORY_LIMIT || limits.memory_bytes == 0 {
+            return Err(ConfigError {
+                location: Some(header_location),
+                key: Some(format!("transforms.{name}.memory_limit_mb")),
+                message: format!("must be between 1 and {}", crate::plugin::engine::MAX_MEMORY_LIMIT >> 20),
+            });
+        }
+        let grants = Grants {
+            preopens: options
+                .preopen
+                .into_iter()
+                .map(|p| {
+                    let host = base_dir.join(&p.path);
+                    let guest = p.guest_path.unwrap_or_else(|| host.to_string_lossy().into_owned());
+                    Preopen { host, guest, read_only: !p.writable }
+                })
+                .collect(),
+            env: options.env.into_iter().collect(),
+        };
+        Ok(TransformStage {
+            name,
+            inputs,
+            plugin,
+            plugin_location: self.location(plugin_span),
+            config,
+            config_locations,
+            header_location,
+            limits,
+            grants,
+            flush_interval: Duration::from_millis(options.flush_interval_ms.unwrap_or(1000)),
+        })
+    }
+
+    /// Turns a `config` value into JSON, recording where each key was written.
+    fn config_json(
+        &self,
+        full_key: &str,
+        path: &str,
+        value: Spanned<DeValue<'_>>,
+        locations: &mut HashMap<String, Location>,
+    ) -> Result<serde_json::Value, ConfigError> {
+        use serde_json::Value as Json;
+        let span = value.span();
+        Ok(match value.into_inner() {
+            DeValue::Table(table) => {
+                let mut map = serde_json::Map::new();
+                for (key, value) in table {
+                    let key_text = key.get_ref().to_string();
+                    let child = if path.is_empty() { key_text.clone() } else { format!("{path}.{key_text}") };
+                    locations.insert(child.clone(), self.location(key.span()));
+                    map.insert(key_text, self.config_json(full_key, &child, value, locations)?);
+                }
+                Json::Object(map)
+            }
+            DeValue::Array(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    out.push(self.config_json(full_key, path, item, locations)?);
+                }
+                Json::Array(out)
+            }
+            DeValue::String(s) => Json::String(s.into_owned()),
+            DeValue::Boolean(b) => Json::Bool(b),
+            other @ (DeValue::Integer(_) | DeValue::Float(_) | DeValue::Datetime(_)) => {
+                // Let toml's own deserializer handle radixes, `_` separators,
+                // inf/nan and datetimes.
+                let value: toml::Value = self.deserialize(full_key, Spanned::new(span.clone(), other))?;
+                match value {
+                    toml::Value::Integer(i) => Json::from(i),
+                    toml::Value::Float(f) => serde_json::Number::from_f64(f).map(Json::Number).ok_or_else(|| {
+                        self.error_at(span, Some(format!("{full_key}.{path}")), "a non-finite float cannot be passed to a plugin")
+                    })?,
+                    other => Json::String(other.to_string()),
+                }
+            }
+        })
+    }
+}
+
+/// The keys a transform stage takes besides `inputs`, `plugin` and `config`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransformOptions {
+    /// Linear memory the plugin may use, in MiB (default 128).
+    memory_limit_mb: Option<u64>,
+    /// CPU deadline per batch, in ms (default 5000).
+    timeout_ms: Option<u64>,
+    /// Consecutive failed batches that open the circuit (default 5).
+    circuit_breaker_failures: Option<u32>,
+    /// How long an open circuit refuses batches, in ms (default 30000).
+    circuit_breaker_cooldown_ms: Option<u64>,
+    /// How often `flush` is called when idle, in ms (default 1000).
+    flush_interval_ms: Option<u64>,
+    /// Directories the plugin may see.
+    #[serde(default)]
+    preopen: Vec<PreopenOption>,
+    /// Environment variables the plugin may see.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreopenOption {
+    path: PathBuf,
+    /// Where the plugin sees it (default: the same absolute path).
+    guest_path: Option<String>,
+    /// Read-only unless set.
+    #[serde(default)]
+    writable: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        parse(Path::new("p.toml"), text, None).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_sink_key_names_file_line_and_key() {
+        let e = err("[sources.in]\ntype = \"stdin\"\n[sinks.out]\ninputs = [\"in\"]\ntype = \"console\"\nencodng = \"json\"\n");
+        let text = e.to_string();
+        assert!(text.starts_with("p.toml:6:"), "{text}");
+        assert!(text.contains("encodng"), "{text}");
+    }
+
+    #[test]
+    fn unknown_top_level_and_transform_keys_are_placed() {
+        let e = err("bogus = 1\n");
+        assert_eq!(e.location.unwrap().line, 1);
+        let e = err("[sources.in]\ntype = \"stdin\"\n[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\n\ntimeout = 5\n[sinks.o]\ninputs=[\"t\"]\ntype=\"blackhole\"\n");
+        assert_eq!(e.location.as_ref().unwrap().line, 7, "{e}");
+        assert!(e.to_string().contains("timeout"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_placed_at_the_value() {
+        let e = err("[sources.in]\ntype = \"stdin\"\n[sinks.o]\ninputs = [\"in\"]\ntype = \"file\"\npath = 3\n");
+        assert_eq!(e.location.as_ref().unwrap().line, 6, "{e}");
+    }
+
+    #[test]
+    fn config_keys_keep_their_lines() {
+        let p = parse(
+            Path::new("p.toml"),
+            "[sources.in]\ntype = \"stdin\"\n[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:grok\"\nconfig.patterns = [\"%{WORD:w}\"]\nconfig.x = 0x10\n[sinks.o]\ninputs=[\"t\"]\ntype=\"blackhole\"\n",
+            None,
+        )
+        .unwrap();
+        let t = &p.transforms[0];
+        assert_eq!(t.config["x"], 16);
+        assert_eq!(t.config_location(Some("patterns[0]")).line, 6);
+        assert_eq!(t.config_location(Some("x")).line, 7);
+    }
+
+    #[test]
+    fn syntax_errors_are_placed() {
+        let e = err("[sources.in\n");
+        assert_eq!(e.location.unwrap().line, 1);
+    }
+}

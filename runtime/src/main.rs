@@ -1,0 +1,227 @@
+//! The `sluice` command line.
+//!
+//! Logs go to stderr through `tracing`; stdout belongs to the `console` sink.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use sluice::config;
+use sluice::plugin::{builtin, PluginEngine, PluginRef};
+use sluice::topology::{self, BuiltPipeline};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Run declarative log pipelines whose stages are WebAssembly components"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one or more pipeline files until their sources end or Ctrl-C.
+    ///
+    /// Each file is its own pipeline; they run side by side.
+    Run {
+        /// Pipeline TOML files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where checkpoints live; overrides the files' `data_dir`.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Validate pipeline files without running them.
+    ///
+    /// Checks keys, wiring and cycles, then compiles every plugin and has it
+    /// validate its own config.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the built-in plugins and what they accept.
+    Plugins {
+        /// Print the describe() output as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run { files, data_dir } => run(&files, data_dir.as_deref()).await,
+            Command::Check { files } => check(&files),
+            Command::Plugins { json } => plugins(json),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn engine() -> Result<PluginEngine> {
+    Ok(PluginEngine::new(PluginEngine::default_cache_dir())?)
+}
+
+/// Loads and builds every file, reporting every broken file, not just the first.
+fn build_all(files: &[PathBuf], data_dir: Option<&Path>, engine: &PluginEngine) -> Result<Vec<BuiltPipeline>> {
+    let mut built = Vec::new();
+    let mut failures = 0;
+    for file in files {
+        match config::load(file, data_dir).and_then(|p| topology::build(p, engine)) {
+            Ok(b) => built.push(b),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failures += 1;
+            }
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} of {} pipeline file(s) are invalid", files.len());
+    }
+    Ok(built)
+}
+
+fn check(files: &[PathBuf]) -> Result<()> {
+    let engine = engine()?;
+    for built in build_all(files, None, &engine)? {
+        let p = built.pipeline();
+        println!(
+            "ok: {} ({} sources, {} transforms, {} sinks)",
+            p.file.display(),
+            p.sources.len(),
+            p.transforms.len(),
+            p.sinks.len()
+        );
+    }
+    Ok(())
+}
+
+async fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<()> {
+    let engine = engine()?;
+    let started = std::time::Instant::now();
+    let built = build_all(files, data_dir, &engine)?;
+    tracing::info!(pipelines = built.len(), elapsed_ms = started.elapsed().as_millis() as u64, "pipelines built");
+
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: sources stop, everything in flight drains (signal again to exit now)");
+        let _ = stop.send(true);
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+
+    let mut runs = tokio::task::JoinSet::new();
+    for pipeline in built {
+        let file = pipeline.pipeline().file.clone();
+        let shutdown = shutdown.clone();
+        runs.spawn(async move { (file, pipeline.run(shutdown).await) });
+    }
+    let mut failed = false;
+    while let Some(done) = runs.join_next().await {
+        let (file, result) = done.context("pipeline task panicked")?;
+        if let Err(e) = result {
+            eprintln!("error: {}: {e}", file.display());
+            failed = true;
+        }
+    }
+    if failed {
+        bail!("a pipeline failed");
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn plugins(json: bool) -> Result<()> {
+    let engine = engine()?;
+    let mut all = Vec::new();
+    for name in builtin::names() {
+        let reference = PluginRef::Builtin(name.to_owned());
+        let label = reference.to_string();
+        let bytes = reference.load()?;
+        let component = engine.compile(&label, &bytes)?;
+        let pre = engine.pre_instantiate(&label, &component)?;
+        let info = sluice::plugin::transform::describe(&engine, name, &pre)?;
+        all.push((label, info));
+    }
+    if json {
+        let list: Vec<serde_json::Value> = all
+            .iter()
+            .map(|(label, info)| {
+                serde_json::json!({
+                    "plugin": label,
+                    "name": info.name,
+                    "version": info.version,
+                    "role": format!("{:?}", info.role).to_lowercase(),
+                    "description": info.description,
+                    "outputs": info.outputs,
+                    "config": info.config_keys.iter().map(|k| serde_json::json!({
+                        "name": k.name, "type": k.type_name, "required": k.required, "description": k.description,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    for (label, info) in &all {
+        println!("{label}  {} {}  ({:?})", info.name, info.version, info.role);
+        if !info.description.is_empty() {
+            println!("    {}", info.description);
+        }
+        for key in &info.config_keys {
+            let required = if key.required { ", required" } else { "" };
+            println!("    config.{} ({}{required}): {}", key.name, key.type_name, key.description);
+        }
+        println!("    outputs: main, {}", info.outputs.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,464 @@
+//! A transform stage's plugin: one isolated instance, rebuilt after any
+//! trap, behind a circuit breaker.
+//!
+//! **Invariant:** a failed call never loses its batch. [`TransformPlugin::process`]
+//! hands the input back inside [`Failure`] so the stage can send it to its
+//! `errors` output, and the trapped instance is discarded (wasmtime forbids
+//! re-entering it) and rebuilt from the `InstancePre` on the next call.
+
+use super::bindings::{types, StageState, Transform, TransformPre};
+use super::bindings::{KvState, MemoryLimiter, PluginMetrics};
+use super::engine::{PluginEngine, PluginError, EPOCH_TICK};
+use sluice_event::{Event, Fields, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx};
+
+/// Per-stage resource limits, from the stage's TOML.
+#[derive(Debug, Clone)]
+pub struct TransformLimits {
+    /// Linear memory the instance may grow to.
+    pub memory_bytes: usize,
+    /// CPU time one call may take before it is interrupted.
+    pub timeout: Duration,
+    /// Consecutive failed batches that open the circuit.
+    pub breaker_threshold: u32,
+    /// How long an open circuit refuses batches before trying again.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for TransformLimits {
+    fn default() -> Self {
+        TransformLimits {
+            memory_bytes: 128 << 20,
+            timeout: Duration::from_secs(5),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A directory the stage lets its plugin see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preopen {
+    pub host: PathBuf,
+    /// Where the guest sees it; the same absolute path by default.
+    pub guest: String,
+    pub read_only: bool,
+}
+
+/// Capabilities a stage grants its plugin. Everything else is denied: by
+/// default a plugin has no filesystem, no network and no environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub preopens: Vec<Preopen>,
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The guest trapped (a panic, an invalid memory access, ...).
+    Trap,
+    /// The call ran past the stage's CPU deadline.
+    Deadline,
+    /// The guest tried to grow past the stage's memory limit.
+    OutOfMemory,
+    /// The guest returned `plugin-error` for the whole batch.
+    PluginError,
+    /// The circuit is open; the plugin was not called.
+    CircuitOpen,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Trap => "trap",
+            FailureKind::Deadline => "deadline",
+            FailureKind::OutOfMemory => "out_of_memory",
+            FailureKind::PluginError => "plugin_error",
+            FailureKind::CircuitOpen => "circuit_open",
+        }
+    }
+}
+
+/// A failed call, with the batch it could not process.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub reason: String,
+    pub batch: Vec<Event>,
+}
+
+/// An event a plugin produced, and where it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emitted {
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub event: Event,
+}
+
+/// Why `configure` refused the stage.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigureError {
+    #[error("{message}")]
+    Rejected { key: Option<String>, message: String },
+    #[error("{0}")]
+    Instance(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+/// Opens after `threshold` consecutive failures; after `cooldown` lets one
+/// batch through, which closes it on success or reopens it on failure.
+#[derive(Debug)]
+struct CircuitBreaker {
+    threshold: u32,
+    cooldown: Duration,
+    consecutive_failures: u32,
+    open_until: Option<Instant>,
+    times_opened: u64,
+}
+
+impl CircuitBreaker {
+    fn state(&self) -> CircuitState {
+        match self.open_until {
+            None => CircuitState::Closed,
+            Some(until) if Instant::now() < until => CircuitState::Open,
+            Some(_) => CircuitState::HalfOpen,
+        }
+    }
+    fn record_success(&mut self) {
+        self.consecutive_failures = 0;
+        self.open_until = None;
+    }
+    /// Returns true when this failure opened the circuit.
+    fn record_failure(&mut self) -> bool {
+        self.consecutive_failures += 1;
+        let was_closed = self.open_until.is_none();
+        if self.consecutive_failures >= self.threshold || !was_closed {
+            self.open_until = Some(Instant::now() + self.cooldown);
+            self.times_opened += 1;
+            return true;
+        }
+        false
+    }
+}
+
+struct Live {
+    store: Store<StageState>,
+    bindings: Transform,
+    stderr: MemoryOutputPipe,
+}
+
+/// A configured transform plugin of one stage.
+pub struct TransformPlugin {
+    stage: Arc<str>,
+    engine: PluginEngine,
+    pre: TransformPre<StageState>,
+    config_json: String,
+    limits: TransformLimits,
+    grants: Grants,
+    kv: KvState,
+    metrics: Arc<PluginMetrics>,
+    live: Option<Live>,
+    breaker: CircuitBreaker,
+}
+
+impl TransformPlugin {
+    /// Instantiates and configures the plugin once, so a bad config fails
+    /// here, at load time.
+    pub fn new(
+        engine: PluginEngine,
+        stage: &str,
+        pre: TransformPre<StageState>,
+        config_json: String,
+        limits: TransformLimits,
+        grants: Grants,
+    ) -> Result<Self, ConfigureError> {
+        let breaker = CircuitBreaker {
+            threshold: limits.breaker_threshold.max(1),
+            cooldown: limits.breaker_cooldown,
+            consecutive_failures: 0,
+            open_until: None,
+            times_opened: 0,
+        };
+        let mut plugin = TransformPlugin {
+            stage: Arc::from(stage),
+            engine,
+            pre,
+            config_json,
+            limits,
+            grants,
+            kv: KvState::default(),
+            metrics: Arc::default(),
+            live: None,
+            breaker,
+        };
+        let live = plugin.instantiate()?;
+        plugin.live = Some(live);
+        Ok(plugin)
+    }
+
+    pub fn metrics(&self) -> &Arc<PluginMetrics> {
+        &self.metrics
+    }
+
+    pub fn circuit_state(&self) -> CircuitState {
+        self.breaker.state()
+    }
+
+    /// How many times the circuit has opened.
+    pub fn circuit_openings(&self) -> u64 {
+        self.breaker.times_opened
+    }
+
+    fn instantiate(&self) -> Result<Live, ConfigureError> {
+        let stderr = MemoryOutputPipe::new(64 * 1024);
+        let wasi = build_wasi(&self.grants, stderr.clone())
+            .map_err(|e| ConfigureError::Instance(format!("cannot grant capabilities: {e:#}")))?;
+        let mut store = new_store(&self.engine, &self.stage, wasi, &self.limits, self.kv.clone(), self.metrics.clone());
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| ConfigureError::Instance(format!("cannot instantiate: {e:#}")))?;
+        let configured = bindings
+            .sluice_plugin_plugin()
+            .call_configure(&mut store, &self.config_json)
+            .map_err(|e| ConfigureError::Instance(format!("configure trapped: {e:#}{}", stderr_tail(&stderr))))?;
+        if let Err(types::ConfigError { key, message }) = configured {
+            return Err(ConfigureError::Rejected { key, message });
+        }
+        Ok(Live { store, bindings, stderr })
+    }
+
+    /// Runs one batch through the plugin.
+    pub fn process(&mut self, batch: Vec<Event>) -> Result<Vec<Emitted>, Failure> {
+        self.call(batch, |live, wit_batch| {
+            live.bindings.call_process(&mut live.store, wit_batch)
+        })
+    }
+
+    /// Asks the plugin for whatever it holds back.
+    pub fn flush(&mut self) -> Result<Vec<Emitted>, Failure> {
+        self.call(Vec::new(), |live, _| live.bindings.call_flush(&mut live.store).map(Ok))
+    }
+
+    fn call(
+        &mut self,
+        batch: Vec<Event>,
+        f: impl FnOnce(&mut Live, &Vec<types::Event>) -> wasmtime::Result<Result<Vec<types::Emitted>, types::PluginError>>,
+    ) -> Result<Vec<Emitted>, Failure> {
+        if self.breaker.state() == CircuitState::Open {
+            return Err(Failure {
+                kind: FailureKind::CircuitOpen,
+                reason: format!(
+                    "circuit open after {} consecutive failures",
+                    self.breaker.consecutive_failures
+                ),
+                batch,
+            });
+        }
+        let mut live = match self.live.take() {
+            Some(live) => live,
+            None => match self.instantiate() {
+                Ok(live) => live,
+                Err(error) => return Err(self.fail(FailureKind::Trap, error.to_string(), batch)),
+            },
+        };
+        let wit_batch: Vec<types::Event> = batch.into_iter().map(event_to_wit).collect();
+        live.store.set_epoch_deadline(deadline_ticks(self.limits.timeout));
+        let result = f(&mut live, &wit_batch);
+        match result {
+            Ok(Ok(emitted)) => {
+                self.breaker.record_success();
+                self.live = Some(live);
+                Ok(emitted.into_iter().map(emitted_from_wit).collect())
+            }
+            Ok(Err(types::PluginError { message })) => {
+                // The instance is still sound; keep it.
+                self.live = Some(live);
+                let batch = wit_batch.into_iter().map(event_from_wit).collect();
+                Err(self.fail(FailureKind::PluginError, message, batch))
+            }
+            Err(error) => {
+                let (kind, reason) = classify(&error, &live);
+                // `live` is dropped: after a trap the instance cannot be entered again.
+                let batch = wit_batch.into_iter().map(event_from_wit).collect();
+                Err(self.fail(kind, reason, batch))
+            }
+        }
+    }
+
+    fn fail(&mut self, kind: FailureKind, reason: String, batch: Vec<Event>) -> Failure {
+        if self.breaker.record_failure() {
+            tracing::error!(
+                stage = %self.stage,
+                cooldown_secs = self.breaker.cooldown.as_secs_f64(),
+                "circuit opened: plugin failed {} consecutive batches; batches go to errors until it recovers",
+                self.breaker.consecutive_failures
+            );
+        } else {
+            tracing::warn!(stage = %self.stage, kind = kind.as_str(), "plugin failed a batch of {}: {reason}", batch.len());
+        }
+        Failure { kind, reason, batch }
+    }
+}
+
+fn new_store(
+    engine: &PluginEngine,
+    stage: &Arc<str>,
+    wasi: WasiCtx,
+    limits: &TransformLimits,
+    kv: KvState,
+    metrics: Arc<PluginMetrics>,
+) -> Store<StageState> {
+    let state = StageState {
+        stage: stage.clone(),
+        wasi,
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter {
+            limit: limits.memory_bytes,
+            exceeded: None,
+        },
+        kv,
+        metrics,
+    };
+    let mut store = Store::new(engine.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(deadline_ticks(limits.timeout));
+    store.epoch_deadline_trap();
+    store
+}
+
+/// Calls `describe` on a fresh instance that has no capabilities at all.
+pub fn describe(
+    engine: &PluginEngine,
+    stage: &str,
+    pre: &TransformPre<StageState>,
+) -> Result<types::PluginInfo, PluginError> {
+    let instance_error = |e: wasmtime::Error| PluginError::Instantiate {
+        plugin: stage.to_owned(),
+        message: format!("{e:#}"),
+    };
+    let limits = TransformLimits::default();
+    let mut store = new_store(engine, &Arc::from(stage), WasiCtx::builder().build(), &limits, KvState::default(), Arc::default());
+    let bindings = pre.instantiate(&mut store).map_err(instance_error)?;
+    bindings.sluice_plugin_plugin().call_describe(&mut store).map_err(instance_error)
+}
+
+fn classify(error: &wasmtime::Error, live: &Live) -> (FailureKind, String) {
+    if let Some(wanted) = live.store.data().limiter.exceeded {
+        let limit = live.store.data().limiter.limit;
+        return (
+            FailureKind::OutOfMemory,
+            format!("plugin exceeded its memory limit of {limit} bytes (tried to grow to {wanted})"),
+        );
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => (FailureKind::Deadline, "plugin exceeded its CPU deadline".to_owned()),
+        Some(trap) => (FailureKind::Trap, format!("plugin trapped: {trap}{}", stderr_tail(&live.stderr))),
+        None => (FailureKind::Trap, format!("plugin failed: {error:#}{}", stderr_tail(&live.stderr))),
+    }
+}
+
+/// The last lines the guest wrote to stderr (a Rust panic message lands
+/// there), to explain a trap.
+fn stderr_tail(pipe: &MemoryOutputPipe) -> String {
+    let bytes = pipe.contents();
+    let text = String::from_utf8_lossy(&bytes);
+    let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = &tail[tail.len().saturating_sub(3)..];
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", tail.join(" | "))
+    }
+}
+
+fn deadline_ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+}
+
+fn build_wasi(grants: &Grants, stderr: MemoryOutputPipe) -> wasmtime::Result<WasiCtx> {
+    let mut builder = WasiCtx::builder();
+    builder.stderr(stderr);
+    for (k, v) in &grants.env {
+        builder.env(k, v);
+    }
+    for preopen in &grants.preopens {
+        let perms = if preopen.read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder.preopened_dir(&preopen.host, &preopen.guest, perms)?;
+    }
+    Ok(builder.build())
+}
+
+fn value_to_wit(value: Value) -> types::Value {
+    match value {
+        Value::Null => types::Value::Null,
+        Value::Bool(b) => types::Value::Boolean(b),
+        Value::Int(i) => types::Value::Integer(i),
+        Value::Float(f) => types::Value::Float(f),
+        Value::String(s) => types::Value::String(s),
+        Value::Timestamp(t) => types::Value::Timestamp(t),
+    }
+}
+
+fn value_from_wit(value: types::Value) -> Value {
+    match value {
+        types::Value::Null => Value::Null,
+        types::Value::Boolean(b) => Value::Bool(b),
+        types::Value::Integer(i) => Value::Int(i),
+        types::Value::Float(f) => Value::Float(f),
+        types::Value::String(s) => Value::String(s),
+        types::Value::Timestamp(t) => Value::Timestamp(t),
+    }
+}
+
+pub(crate) fn event_to_wit(event: Event) -> types::Event {
+    types::Event {
+        timestamp: event.timestamp,
+        ingest_timestamp: event.ingest_timestamp,
+        message: event.message,
+        fields: event
+            .fields
+            .into_inner()
+            .into_iter()
+            .map(|(name, value)| types::Field { name, value: value_to_wit(value) })
+            .collect(),
+    }
+}
+
+fn event_from_wit(event: types::Event) -> Event {
+    let mut fields = Fields::with_capacity(event.fields.len());
+    for field in event.fields {
+        // A guest may send a name twice; the last one wins, as in a map.
+        fields.insert(field.name, value_from_wit(field.value));
+    }
+    Event {
+        timestamp: event.timestamp,
+        ingest_timestamp: event.ingest_timestamp,
+        message: event.message,
+        fields,
+    }
+}
+
+fn emitted_from_wit(emitted: types::Emitted) -> Emitted {
+    Emitted {
+        output: emitted.output,
+        error: emitted.error,
+        event: event_from_wit(emitted.event),
+    }
+}

@@ -1,0 +1,359 @@
+//! Turns a validated [`Pipeline`] into running tasks wired by bounded
+//! channels, and runs it until its sources end or it is shut down.
+//!
+//! **Invariant:** every channel is bounded, so a slow sink slows its
+//! transforms and finally its sources (backpressure), and events in a
+//! straight line keep their order.
+//!
+//! **Invariant:** an event leaves a transform on exactly one output. Events
+//! sent to an output nobody reads (including `errors`) continue on the main
+//! output, with their failure recorded on them, so nothing is lost silently.
+
+use crate::config::{ConfigError, InputRef, Pipeline, SinkKind, SourceKind, TransformStage};
+use crate::plugin::bindings::types::PluginInfo;
+use crate::plugin::transform::{describe, Emitted, Failure, Preopen, TransformPlugin};
+use crate::plugin::{PluginEngine, PluginRef};
+use sluice_io::sinks::{self, SinkContext};
+use sluice_io::sources::{self, SourceContext};
+use sluice_io::Batch;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// Batches each edge holds before its sender waits.
+pub const CHANNEL_CAPACITY: usize = 8;
+
+/// A pipeline whose plugins are compiled, linked and configured.
+pub struct BuiltPipeline {
+    pipeline: Pipeline,
+    plugins: HashMap<String, (TransformPlugin, PluginInfo)>,
+    /// Events each `blackhole` sink has counted.
+    pub blackhole_counts: HashMap<String, Arc<AtomicU64>>,
+}
+
+/// Compiles and configures every plugin of `pipeline`. Everything that can
+/// be checked without running is checked here: plugin references, the
+/// plugins' own config validation, and named outputs in `inputs`.
+pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline, ConfigError> {
+    let base_dir = pipeline.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut plugins = HashMap::new();
+    for stage in &pipeline.transforms {
+        let plugin = load_plugin(stage, engine, &base_dir)?;
+        plugins.insert(stage.name.clone(), plugin);
+    }
+    // Named outputs must exist.
+    let readers = pipeline
+        .transforms
+        .iter()
+        .map(|t| (&t.name, &t.inputs))
+        .chain(pipeline.sinks.iter().map(|s| (&s.name, &s.inputs)));
+    for (reader, inputs) in readers {
+        for input in inputs {
+            let (Some(output), Some((_, info))) = (&input.input.output, plugins.get(&input.input.stage)) else {
+                continue;
+            };
+            if output != "errors" && !info.outputs.iter().any(|o| o == output) {
+                return Err(ConfigError {
+                    location: Some(input.location.clone()),
+                    key: Some(format!("{reader}.inputs")),
+                    message: format!(
+                        "stage `{}` ({}) has no output `{output}`; its outputs are: {}",
+                        input.input.stage,
+                        info.name,
+                        std::iter::once("errors").chain(info.outputs.iter().map(String::as_str).filter(|o| *o != "errors")).collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    let blackhole_counts = pipeline
+        .sinks
+        .iter()
+        .filter(|s| matches!(s.kind, SinkKind::Blackhole(_)))
+        .map(|s| (s.name.clone(), Arc::new(AtomicU64::new(0))))
+        .collect();
+    Ok(BuiltPipeline { pipeline, plugins, blackhole_counts })
+}
+
+fn load_plugin(
+    stage: &TransformStage,
+    engine: &PluginEngine,
+    base_dir: &Path,
+) -> Result<(TransformPlugin, PluginInfo), ConfigError> {
+    let at_plugin = |message: String| ConfigError {
+        location: Some(stage.plugin_location.clone()),
+        key: Some(format!("transforms.{}.plugin", stage.name)),
+        message,
+    };
+    let reference = PluginRef::parse(&stage.plugin, base_dir).map_err(|e| at_plugin(e.to_string()))?;
+    let bytes = reference.load().map_err(|e| at_plugin(e.to_string()))?;
+    let label = reference.to_string();
+    let component = engine.compile(&label, &bytes).map_err(|e| at_plugin(e.to_string()))?;
+    let pre = engine.pre_instantiate(&label, &component).map_err(|e| at_plugin(e.to_string()))?;
+    let info = describe(engine, &stage.name, &pre).map_err(|e| at_plugin(e.to_string()))?;
+
+    // A config key the plugin declares as a `dir` is a directory it must read:
+    // grant exactly that, read-only, at the same absolute path.
+    let mut config = stage.config.clone();
+    let mut grants = stage.grants.clone();
+    for key in info.config_keys.iter().filter(|k| k.type_name == "dir") {
+        if let Some(serde_json::Value::String(dir)) = config.get_mut(&key.name) {
+            let host = base_dir.join(&*dir);
+            if !host.is_dir() {
+                return Err(ConfigError {
+                    location: Some(stage.config_location(Some(&key.name))),
+                    key: Some(format!("transforms.{}.config.{}", stage.name, key.name)),
+                    message: format!("{} is not a readable directory", host.display()),
+                });
+            }
+            let guest = host.to_string_lossy().into_owned();
+            *dir = guest.clone();
+            grants.preopens.push(Preopen { host, guest, read_only: true });
+        }
+    }
+    let plugin = TransformPlugin::new(engine.clone(), &stage.name, pre, config.to_string(), stage.limits.clone(), grants)
+        .map_err(|e| match e {
+            crate::plugin::transform::ConfigureError::Rejected { key, message } => ConfigError {
+                location: Some(stage.config_location(key.as_deref())),
+                key: Some(match &key {
+                    Some(key) => format!("transforms.{}.config.{key}", stage.name),
+                    None => format!("transforms.{}.config", stage.name),
+                }),
+                message: format!("{label} refused its config: {message}"),
+            },
+            other => at_plugin(format!("{label}: {other}")),
+        })?;
+    Ok((plugin, info))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Source(#[from] sources::SourceError),
+    #[error(transparent)]
+    Sink(#[from] sinks::SinkError),
+    #[error("stage {stage} panicked: {message}")]
+    Panic { stage: String, message: String },
+}
+
+/// Where a stage's outputs go.
+struct Router {
+    stage: Arc<str>,
+    main: Vec<mpsc::Sender<Batch>>,
+    named: HashMap<String, Vec<mpsc::Sender<Batch>>>,
+    dropped: u64,
+}
+
+impl Router {
+    /// Sends `batch` to every consumer of one output; the last one gets the
+    /// original, the others a copy.
+    async fn send_to(&mut self, output: Option<&str>, batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        let targets = match output.and_then(|o| self.named.get(o)) {
+            Some(targets) => targets,
+            None => &self.main,
+        };
+        if targets.is_empty() {
+            self.dropped += batch.len() as u64;
+            tracing::warn!(stage = %self.stage, events = batch.len(), "no stage reads this output; events dropped");
+            return;
+        }
+        let (last, rest) = targets.split_last().expect("checked non-empty");
+        for target in rest {
+            // A closed consumer only happens at shutdown; nothing to do then.
+            let _ = target.send(batch.clone()).await;
+        }
+        let _ = last.send(batch).await;
+    }
+
+    /// Groups a plugin's results by output, keeping order within each.
+    async fn route(&mut self, emitted: Vec<Emitted>) {
+        let mut main = Vec::with_capacity(emitted.len());
+        let mut named: Vec<(String, Batch)> = Vec::new();
+        for Emitted { output, error, mut event } in emitted {
+            if let Some(reason) = &error {
+                event.record_error(&self.stage, reason);
+            }
+            match output.filter(|o| self.named.contains_key(o)) {
+                None => main.push(event),
+                Some(o) => match named.iter_mut().find(|(n, _)| *n == o) {
+                    Some((_, batch)) => batch.push(event),
+                    None => named.push((o, vec![event])),
+                },
+            }
+        }
+        for (output, batch) in named {
+            self.send_to(Some(&output), batch).await;
+        }
+        self.send_to(None, main).await;
+    }
+
+    async fn route_failure(&mut self, failure: Failure) {
+        let reason = format!("{}: {}", failure.kind.as_str(), failure.reason);
+        let mut batch = failure.batch;
+        for event in &mut batch {
+            event.record_error(&self.stage, &reason);
+        }
+        self.send_to(Some("errors"), batch).await;
+    }
+}
+
+impl BuiltPipeline {
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Runs until every source has ended and everything has drained, or
+    /// until `shutdown` turns true (sources stop, the rest drains).
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
+        let BuiltPipeline { pipeline, mut plugins, blackhole_counts } = self;
+        let mut inboxes: HashMap<String, mpsc::Sender<Batch>> = HashMap::new();
+        let mut receivers: HashMap<String, mpsc::Receiver<Batch>> = HashMap::new();
+        for name in pipeline.transforms.iter().map(|t| &t.name).chain(pipeline.sinks.iter().map(|s| &s.name)) {
+            let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+            inboxes.insert(name.clone(), tx);
+            receivers.insert(name.clone(), rx);
+        }
+        let senders_for = |input: InputRef| -> Vec<mpsc::Sender<Batch>> {
+            pipeline
+                .consumers(&input)
+                .into_iter()
+                .map(|c| inboxes[c].clone())
+                .collect()
+        };
+
+        let mut tasks: JoinSet<(String, Result<(), RunError>)> = JoinSet::new();
+        for sink in &pipeline.sinks {
+            let ctx = SinkContext { name: sink.name.clone(), input: receivers.remove(&sink.name).expect("inbox") };
+            let name = sink.name.clone();
+            match sink.kind.clone() {
+                SinkKind::Console(c) => tasks.spawn(async move { (name, sinks::console::run(c, ctx).await.map_err(Into::into)) }),
+                SinkKind::File(c) => tasks.spawn(async move { (name, sinks::file::run(c, ctx).await.map_err(Into::into)) }),
+                SinkKind::Blackhole(c) => {
+                    let counter = blackhole_counts[&sink.name].clone();
+                    tasks.spawn(async move { (name, sinks::blackhole::run(c, ctx, counter).await.map_err(Into::into)) })
+                }
+            };
+        }
+
+        for stage in &pipeline.transforms {
+            let (plugin, info) = plugins.remove(&stage.name).expect("built");
+            let mut named = HashMap::new();
+            for output in info.outputs.iter().map(String::as_str).chain(["errors"]) {
+                let targets = senders_for(InputRef { stage: stage.name.clone(), output: Some(output.to_owned()) });
+                if !targets.is_empty() {
+                    named.insert(output.to_owned(), targets);
+                }
+            }
+            let router = Router {
+                stage: Arc::from(stage.name.as_str()),
+                main: senders_for(InputRef { stage: stage.name.clone(), output: None }),
+                named,
+                dropped: 0,
+            };
+            if router.main.is_empty() {
+                tracing::warn!(stage = %stage.name, "no stage reads this transform's main output; its events will be dropped");
+            }
+            let input = receivers.remove(&stage.name).expect("inbox");
+            let name = stage.name.clone();
+            let flush_interval = stage.flush_interval;
+            tasks.spawn(async move { (name, run_transform(plugin, input, router, flush_interval).await) });
+        }
+
+        for source in &pipeline.sources {
+            let targets = senders_for(InputRef { stage: source.name.clone(), output: None });
+            let out = if targets.len() == 1 {
+                targets.into_iter().next().expect("one")
+            } else {
+                let (tx, mut rx) = mpsc::channel::<Batch>(1);
+                let mut router = Router { stage: Arc::from(source.name.as_str()), main: targets, named: HashMap::new(), dropped: 0 };
+                let name = format!("{}-fanout", source.name);
+                tasks.spawn(async move {
+                    while let Some(batch) = rx.recv().await {
+                        router.send_to(None, batch).await;
+                    }
+                    (name, Ok(()))
+                });
+                tx
+            };
+            let ctx = SourceContext {
+                name: source.name.clone(),
+                out,
+                shutdown: shutdown.clone(),
+                data_dir: pipeline.data_dir.clone(),
+            };
+            let name = source.name.clone();
+            let run = |r: Result<(), sources::SourceError>| r.map_err(RunError::from);
+            match source.kind.clone() {
+                SourceKind::Stdin(c) => tasks.spawn(async move { (name, run(sources::stdin::run(c, ctx).await)) }),
+                SourceKind::File(c) => tasks.spawn(async move { (name, run(sources::file::run(c, ctx).await)) }),
+                SourceKind::Http(c) => tasks.spawn(async move { (name, run(sources::http::run(c, ctx).await)) }),
+                SourceKind::Demo(c) => tasks.spawn(async move { (name, run(sources::demo::run(c, ctx).await)) }),
+            };
+        }
+
+        // Only the stages hold senders now, so each inbox closes when its
+        // producers finish.
+        drop(inboxes);
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            let (stage, result) = match joined {
+                Ok(done) => done,
+                Err(e) => ("?".to_owned(), Err(RunError::Panic { stage: "?".into(), message: e.to_string() })),
+            };
+            if let Err(error) = result {
+                tracing::error!(stage, "{error}");
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// A transform stage's loop: one batch at a time, so order is kept.
+async fn run_transform(
+    mut plugin: TransformPlugin,
+    mut input: mpsc::Receiver<Batch>,
+    mut router: Router,
+    flush_interval: Duration,
+) -> Result<(), RunError> {
+    loop {
+        let batch = match tokio::time::timeout(flush_interval, input.recv()).await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break,
+            Err(_idle) => {
+                flush(&mut plugin, &mut router).await;
+                continue;
+            }
+        };
+        // Plugin calls are CPU-bound and bounded by the stage's deadline.
+        let result = tokio::task::block_in_place(|| plugin.process(batch));
+        match result {
+            Ok(emitted) => router.route(emitted).await,
+            Err(failure) => router.route_failure(failure).await,
+        }
+    }
+    flush(&mut plugin, &mut router).await;
+    if router.dropped > 0 {
+        tracing::warn!(stage = %router.stage, events = router.dropped, "events dropped for lack of a consumer");
+    }
+    Ok(())
+}
+
+async fn flush(plugin: &mut TransformPlugin, router: &mut Router) {
+    match tokio::task::block_in_place(|| plugin.flush()) {
+        Ok(emitted) => router.route(emitted).await,
+        Err(failure) => router.route_failure(failure).await,
+    }
+}
+
+/// The blackhole count of sink `name`, for tests and benchmarks.
+pub fn count(counts: &HashMap<String, Arc<AtomicU64>>, name: &str) -> u64 {
+    counts.get(name).map_or(0, |c| c.load(Ordering::Relaxed))
+}
