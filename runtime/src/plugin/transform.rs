@@ -375,7 +375,10 @@ fn classify(error: &wasmtime::Error, live: &Live) -> (FailureKind, String) {
 fn stderr_tail(pipe: &MemoryOutputPipe) -> String {
     let bytes = pipe.contents();
     let text = String::from_utf8_lossy(&bytes);
-    let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
     let tail = &tail[tail.len().saturating_sub(3)..];
     if tail.is_empty() {
         String::new()

@@ -1,0 +1,388 @@
+//! `http`: accepts log lines or NDJSON in HTTP/1.1 POST bodies.
+//!
+//! A request is answered `200 {"accepted":N}` only once its events are in
+//! the pipeline's channel, so a client that sees 200 knows they were taken;
+//! a full channel slows the response down rather than dropping anything.
+
+use super::{SourceContext, SourceError, MAX_BATCH};
+use crate::Batch;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use sluice_event::{event_from_json, message_from_bytes, names, Event};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The address to listen on, e.g. `127.0.0.1:8080`.
+    pub address: SocketAddr,
+    /// The only path that accepts events; others get 404.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// The largest request body accepted; larger ones get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// How bodies are split into events.
+    #[serde(default)]
+    pub decoding: Decoding,
+}
+
+fn default_path() -> String {
+    "/".to_owned()
+}
+fn default_max_body_bytes() -> usize {
+    10 * 1024 * 1024
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoding {
+    /// NDJSON when the `Content-Type` is `application/x-ndjson` or
+    /// `application/json`, lines otherwise.
+    #[default]
+    Auto,
+    /// One event per line, the line being the message.
+    Lines,
+    /// One event per line, each line a JSON object.
+    Ndjson,
+}
+
+/// How long in-flight requests get to finish after shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Binds `config.address` and serves until shutdown.
+pub async fn run(config: HttpConfig, ctx: SourceContext) -> Result<(), SourceError> {
+    let listener = TcpListener::bind(config.address)
+        .await
+        .map_err(|error| SourceError::Io {
+            source_name: ctx.name.clone(),
+            path: config.address.to_string().into(),
+            error,
+        })?;
+    run_with_listener(config, listener, ctx).await
+}
+
+/// Serves on an already bound listener until shutdown; then stops accepting,
+/// lets in-flight requests finish (for a while) and returns.
+pub async fn run_with_listener(
+    config: HttpConfig,
+    listener: TcpListener,
+    ctx: SourceContext,
+) -> Result<(), SourceError> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(source = %ctx.name, %addr, path = %config.path, "listening");
+    }
+    let ctx = Arc::new(ctx);
+    let config = Arc::new(config);
+    let mut connections = JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    tracing::warn!(source = %ctx.name, %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            _ = ctx.shutdown_signal() => break,
+        };
+        let (ctx, config) = (ctx.clone(), config.clone());
+        connections.spawn(async move {
+            let service = service_fn(|req| handle(req, &config, &ctx));
+            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                _ = ctx.shutdown_signal() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(error) = result {
+                tracing::debug!(source = %ctx.name, %peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(source = %ctx.name, "requests still in flight at shutdown were cut off");
+    }
+    Ok(())
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    config: &HttpConfig,
+    ctx: &SourceContext,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.uri().path() != config.path {
+        return Ok(reply(StatusCode::NOT_FOUND, "no such path"));
+    }
+    if req.method() != Method::POST {
+        let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, "use POST");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return Ok(response);
+    }
+    let too_large = || reply(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > config.max_body_bytes as u64) {
+        return Ok(too_large());
+    }
+    let ndjson = match config.decoding {
+        Decoding::Lines => false,
+        Decoding::Ndjson => true,
+        Decoding::Auto => is_json(req.headers().get(CONTENT_TYPE)),
+    };
+    let body = match Limited::new(req.into_body(), config.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => return Ok(too_large()),
+        Err(error) => {
+            tracing::debug!(source = %ctx.name, %error, "cannot read request body");
+            return Ok(reply(StatusCode::BAD_REQUEST, "cannot read body"));
+        }
+    };
+    let events = decode(&body, ndjson, &ctx.name);
+    let accepted = events.len();
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let batch: Batch = events.by_ref().take(MAX_BATCH).collect();
+        if !ctx.send(batch).await {
+            return Ok(reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "pipeline is shutting down",
+            ));
+        }
+    }
+    let body = format!(r#"{{"accepted":{accepted}}}"#);
+    Ok(json_response(StatusCode::OK, body))
+}
+
+/// Whether a `Content-Type` names NDJSON or JSON, ignoring parameters.
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = value.split(';').next().unwrap_or("").trim();
+    mime.eq_ignore_ascii_case("application/x-ndjson")
+        || mime.eq_ignore_ascii_case("application/json")
+}
+
+/// Splits a body into events, one per non-empty line. As NDJSON, a line
+/// that is not a JSON object is kept as a plain message marked with an error.
+fn decode(body: &[u8], ndjson: bool, source_name: &str) -> Batch {
+    let mut events = Vec::new();
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() || (ndjson && line.trim_ascii().is_empty()) {
+            continue;
+        }
+        let mut event = if ndjson {
+            json_event(line, source_name)
+        } else {
+            Event::new(message_from_bytes(line).0)
+        };
+        event.fields.insert(names::SOURCE, "http");
+        events.push(event);
+    }
+    events
+}
+
+fn json_event(line: &[u8], source_name: &str) -> Event {
+    let error = match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(json) => match event_from_json(&json) {
+            Ok(event) => return event,
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    let mut event = Event::new(message_from_bytes(line).0);
+    event.record_error(source_name, &format!("invalid JSON: {error}"));
+    event
+}
+
+fn reply(status: StatusCode, error: &str) -> Response<Full<Bytes>> {
+    json_response(status, serde_json::json!({ "error": error }).to_string())
+}
+
+fn json_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let json = HeaderValue::from_static("application/json");
+    response.headers_mut().insert(CONTENT_TYPE, json);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_event::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::sync::{mpsc, watch};
+
+    struct Server {
+        addr: SocketAddr,
+        rx: mpsc::Receiver<Batch>,
+        stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<Result<(), SourceError>>,
+    }
+
+    async fn start(max_body_bytes: usize) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = HttpConfig {
+            address: addr,
+            path: "/logs".into(),
+            max_body_bytes,
+            decoding: Decoding::Auto,
+        };
+        let (tx, rx) = mpsc::channel(16);
+        let (stop, shutdown) = watch::channel(false);
+        let ctx = SourceContext {
+            name: "web".into(),
+            out: tx,
+            shutdown,
+            data_dir: ".".into(),
+        };
+        let task = tokio::spawn(run_with_listener(config, listener, ctx));
+        Server {
+            addr,
+            rx,
+            stop,
+            task,
+        }
+    }
+
+    /// Sends one raw HTTP/1.1 request; returns the status and the body.
+    async fn request(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "{head}\r\nHost: test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // The server may answer (413) before taking the whole body.
+        let _ = stream.write_all(body).await;
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        let response = String::from_utf8(response).unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+        (status, body)
+    }
+
+    fn field<'a>(event: &'a Event, name: &str) -> Option<&'a Value> {
+        event.fields.get(name)
+    }
+
+    #[tokio::test]
+    async fn plain_lines_become_one_event_each() {
+        let mut server = start(1024).await;
+        let body = b"first line\r\n\nsecond line\nthird";
+        let (status, reply) = request(server.addr, "POST /logs HTTP/1.1", body).await;
+        assert_eq!((status, reply.as_str()), (200, r#"{"accepted":3}"#));
+        let batch = server.rx.recv().await.unwrap();
+        let messages: Vec<_> = batch.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(messages, ["first line", "second line", "third"]);
+        assert!(batch
+            .iter()
+            .all(|e| field(e, names::SOURCE) == Some(&"http".into())));
+        server.stop.send(true).unwrap();
+        server.task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn ndjson_is_decoded_and_bad_lines_are_kept_with_an_error() {
+        let mut server = start(1024).await;
+        let head = "POST /logs HTTP/1.1\r\nContent-Type: application/x-ndjson; charset=utf-8";
+        let body =
+            b"{\"message\":\"hi\",\"level\":\"WARN\",\"http\":{\"status\":503}}\nnot json\n[1]\n";
+        let (status, reply) = request(server.addr, head, body).await;
+        assert_eq!((status, reply.as_str()), (200, r#"{"accepted":3}"#));
+        let batch = server.rx.recv().await.unwrap();
+        assert_eq!(batch[0].message, "hi");
+        assert_eq!(field(&batch[0], "level"), Some(&"WARN".into()));
+        assert_eq!(field(&batch[0], "http.status"), Some(&Value::Int(503)));
+        assert_eq!(field(&batch[0], names::PARSE_ERROR), None);
+        for (event, raw) in batch[1..].iter().zip(["not json", "[1]"]) {
+            assert_eq!(event.message, raw);
+            assert_eq!(field(event, names::PARSE_ERROR), Some(&Value::Bool(true)));
+            assert_eq!(field(event, names::ERROR_STAGE), Some(&"web".into()));
+            let error = field(event, names::ERROR_MESSAGE)
+                .and_then(Value::as_str)
+                .unwrap();
+            assert!(error.starts_with("invalid JSON: "), "{error}");
+            assert_eq!(field(event, names::SOURCE), Some(&"http".into()));
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_wrong_methods_and_paths_are_refused() {
+        let mut server = start(16).await;
+        let big = [b'x'; 64];
+        assert_eq!(
+            request(server.addr, "POST /logs HTTP/1.1", &big).await.0,
+            413
+        );
+        assert_eq!(request(server.addr, "GET /logs HTTP/1.1", b"").await.0, 405);
+        assert_eq!(
+            request(server.addr, "POST /other HTTP/1.1", b"a\n").await.0,
+            404
+        );
+        assert!(server.rx.try_recv().is_err());
+        // Chunked, so the limit is only found while reading.
+        let head = "POST /logs HTTP/1.1\r\nTransfer-Encoding: chunked";
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let chunked = format!(
+            "{head}\r\nHost: t\r\nConnection: close\r\n\r\n40\r\n{}\r\n0\r\n\r\n",
+            "y".repeat(64)
+        );
+        stream.write_all(chunked.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response).await;
+        assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    }
+
+    #[tokio::test]
+    async fn downstream_gone_is_503_and_shutdown_stops_accepting() {
+        let Server {
+            addr,
+            rx,
+            stop,
+            task,
+        } = start(1024).await;
+        drop(rx);
+        assert_eq!(request(addr, "POST /logs HTTP/1.1", b"lost\n").await.0, 503);
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
+        assert!(TcpStream::connect(addr).await.is_err());
+    }
+}

@@ -1,0 +1,185 @@
+//! Pipelines run end to end through the `sluice` binary, as a user runs them.
+
+use super::{sluice, test_plugin};
+use serde_json::Value as Json;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs `sluice run pipeline` with `input` on stdin.
+fn run_with_stdin(pipeline: &Path, input: &str) -> Output {
+    let mut child = sluice()
+        .args(["run"])
+        .arg(pipeline)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    output
+}
+
+/// Reads the child's stderr until a line contains `needle`; the rest is
+/// collected in the background and returned by the handle.
+fn wait_for_log(child: &mut std::process::Child, needle: &str) -> std::thread::JoinHandle<String> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains(needle) {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("the process ended before logging {needle:?}: {seen}");
+        }
+        seen.push_str(&line);
+    }
+    std::thread::spawn(move || {
+        let mut rest = seen;
+        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+        rest
+    })
+}
+
+fn json_lines(bytes: &[u8]) -> Vec<Json> {
+    String::from_utf8_lossy(bytes).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+}
+
+fn check_fails(pipeline: &Path) -> String {
+    let out = sluice().arg("check").arg(pipeline).output().unwrap();
+    assert!(!out.status.success(), "check accepted {}", pipeline.display());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn straight_pipeline_keeps_input_order_and_parse_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write(
+        dir.path(),
+        "p.toml",
+        "[sources.in]\ntype = \"stdin\"\n[transforms.parse]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\n\
+         [sinks.out]\ninputs = [\"parse\"]\ntype = \"console\"\nencoding = \"json\"\n",
+    );
+    let mut input = String::new();
+    for i in 0..5000 {
+        if i % 7 == 3 {
+            input.push_str(&format!("broken {i}\n"));
+        } else {
+            input.push_str(&format!("{{\"message\":\"m{i}\",\"n\":{i}}}\n"));
+        }
+    }
+    let out = run_with_stdin(&pipeline, &input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = json_lines(&out.stdout);
+    assert_eq!(events.len(), 5000, "nothing lost");
+    for (i, e) in events.iter().enumerate() {
+        if i % 7 == 3 {
+            assert_eq!(e["message"], format!("broken {i}"), "raw text kept");
+            assert_eq!(e["fields"]["parse_error"], true);
+            assert_eq!(e["fields"]["error.stage"], "parse");
+            assert!(e["fields"]["error.message"].as_str().unwrap().contains("invalid JSON"));
+        } else {
+            assert_eq!(e["message"], format!("m{i}"), "order kept");
+            assert_eq!(e["fields"]["n"], i);
+        }
+    }
+}
+
+#[test]
+fn a_trapping_plugin_sends_its_batch_to_errors_and_the_pipeline_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = test_plugin("panic");
+    let errors = dir.path().join("errors.ndjson");
+    let good = dir.path().join("good.ndjson");
+    let pipeline = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "[sources.in]\ntype = \"stdin\"\n\
+             [transforms.risky]\ninputs = [\"in\"]\nplugin = \"file:{}\"\n\
+             [sinks.good]\ninputs = [\"risky\"]\ntype = \"file\"\npath = \"{}\"\n\
+             [sinks.dead]\ninputs = [\"risky.errors\"]\ntype = \"file\"\npath = \"{}\"\n",
+            plugin.display(),
+            good.display(),
+            errors.display()
+        ),
+    );
+    // Once the pipeline runs, a pause between lines puts each in its own batch.
+    let mut child = sluice().arg("run").arg(&pipeline).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = wait_for_log(&mut child, "pipelines built");
+    let mut stdin = child.stdin.take().unwrap();
+    for line in ["one", "panic", "two"] {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", stderr.join().unwrap());
+    let good = json_lines(&std::fs::read(good).unwrap());
+    let messages: Vec<_> = good.iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(messages, ["one", "two"]);
+    let dead = json_lines(&std::fs::read(errors).unwrap());
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["message"], "panic");
+    let reason = dead[0]["fields"]["error.message"].as_str().unwrap();
+    assert!(reason.starts_with("trap:") && reason.contains("asked to panic"), "{reason}");
+}
+
+#[test]
+fn config_errors_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "[sources.in]\ntype = \"stdin\"\n";
+
+    let p = write(dir.path(), "sink.toml", &format!("{src}[sinks.out]\ninputs = [\"in\"]\ntype = \"console\"\nencodng = \"json\"\n"));
+    let err = check_fails(&p);
+    assert!(err.contains("sink.toml:6:") && err.contains("encodng"), "{err}");
+
+    let p = write(
+        dir.path(),
+        "plugin-config.toml",
+        &format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\nconfig.feild = \"x\"\n[sinks.o]\ninputs = [\"t\"]\ntype = \"blackhole\"\n"),
+    );
+    let err = check_fails(&p);
+    assert!(err.contains("plugin-config.toml:6:") && err.contains("feild"), "the plugin's refusal is placed: {err}");
+
+    let p = write(
+        dir.path(),
+        "unknown-plugin.toml",
+        &format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:nope\"\n[sinks.o]\ninputs = [\"t\"]\ntype = \"blackhole\"\n"),
+    );
+    let err = check_fails(&p);
+    assert!(err.contains("unknown-plugin.toml:5:") && err.contains("builtin:nope"), "{err}");
+
+    let p = write(
+        dir.path(),
+        "bad-output.toml",
+        &format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\n[sinks.o]\ninputs = [\"t.nope\"]\ntype = \"blackhole\"\n"),
+    );
+    let err = check_fails(&p);
+    assert!(err.contains("bad-output.toml:7:") && err.contains("no output `nope`"), "{err}");
+}
+
+#[test]
+fn every_shipped_pipeline_checks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&root).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = sluice().arg("check").arg(&path).output().unwrap();
+            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
