@@ -156,46 +156,52 @@ pub trait Transform: Sized + 'static {
 #[macro_export]
 macro_rules! transform {
     ($plugin:ty) => {
-        struct __SluiceTransformExport;
+        // The export glue exists only in the component: native builds (tests,
+        // and the native cdylib) have no host to export to.
+        #[cfg(target_arch = "wasm32")]
+        mod __sluice_transform_export {
+            use super::*;
+            struct __SluiceTransformExport;
 
-        ::std::thread_local! {
-            static __SLUICE_STATE: ::std::cell::RefCell<::std::option::Option<$plugin>> =
-                const { ::std::cell::RefCell::new(::std::option::Option::None) };
-        }
-
-        impl $crate::bindings::transform::exports::sluice::plugin::plugin::Guest
-            for __SluiceTransformExport
-        {
-            fn describe() -> $crate::bindings::transform::sluice::plugin::types::PluginInfo {
-                $crate::__private::info_to_wit(<$plugin as $crate::Transform>::describe())
+            ::std::thread_local! {
+                static __SLUICE_STATE: ::std::cell::RefCell<::std::option::Option<$plugin>> =
+                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
             }
-            fn configure(
-                config: ::std::string::String,
-            ) -> ::std::result::Result<(), $crate::bindings::transform::sluice::plugin::types::ConfigError>
+
+            impl $crate::bindings::transform::exports::sluice::plugin::plugin::Guest
+                for __SluiceTransformExport
             {
-                let plugin = $crate::__private::configure::<$plugin>(&config)?;
-                __SLUICE_STATE.with(|state| *state.borrow_mut() = ::std::option::Option::Some(plugin));
-                ::std::result::Result::Ok(())
+                fn describe() -> $crate::bindings::transform::sluice::plugin::types::PluginInfo {
+                    $crate::__private::info_to_wit(<$plugin as $crate::Transform>::describe())
+                }
+                fn configure(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<(), $crate::bindings::transform::sluice::plugin::types::ConfigError>
+                {
+                    let plugin = $crate::__private::configure::<$plugin>(&config)?;
+                    __SLUICE_STATE.with(|state| *state.borrow_mut() = ::std::option::Option::Some(plugin));
+                    ::std::result::Result::Ok(())
+                }
             }
-        }
 
-        impl $crate::bindings::transform::Guest for __SluiceTransformExport {
-            fn process(
-                batch: ::std::vec::Vec<$crate::bindings::transform::sluice::plugin::types::Event>,
-            ) -> ::std::result::Result<
-                ::std::vec::Vec<$crate::bindings::transform::sluice::plugin::types::Emitted>,
-                $crate::bindings::transform::sluice::plugin::types::PluginError,
-            > {
-                __SLUICE_STATE.with(|state| {
-                    $crate::__private::process(state.borrow_mut().as_mut(), batch)
-                })
+            impl $crate::bindings::transform::Guest for __SluiceTransformExport {
+                fn process(
+                    batch: ::std::vec::Vec<$crate::bindings::transform::sluice::plugin::types::Event>,
+                ) -> ::std::result::Result<
+                    ::std::vec::Vec<$crate::bindings::transform::sluice::plugin::types::Emitted>,
+                    $crate::bindings::transform::sluice::plugin::types::PluginError,
+                > {
+                    __SLUICE_STATE.with(|state| {
+                        $crate::__private::process(state.borrow_mut().as_mut(), batch)
+                    })
+                }
+                fn flush() -> ::std::vec::Vec<$crate::bindings::transform::sluice::plugin::types::Emitted> {
+                    __SLUICE_STATE.with(|state| $crate::__private::flush(state.borrow_mut().as_mut()))
+                }
             }
-            fn flush() -> ::std::vec::Vec<$crate::bindings::transform::sluice::plugin::types::Emitted> {
-                __SLUICE_STATE.with(|state| $crate::__private::flush(state.borrow_mut().as_mut()))
-            }
-        }
 
-        $crate::bindings::transform::export_transform!(__SluiceTransformExport);
+            $crate::bindings::transform::export_transform!(__SluiceTransformExport);
+        }
     };
 }
 

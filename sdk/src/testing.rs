@@ -7,9 +7,12 @@
 
 use crate::{Config, ConfigError, Emitted, Event, Output, PluginError, Transform};
 
+/// A JSON value, for building configs in tests without another dependency.
+pub use serde_json::Value as Json;
+
 /// Configures `T` from a JSON object exactly as the host does, including the
 /// check of the keys against `describe()`.
-pub fn configure<T: Transform>(config: serde_json::Value) -> Result<T, ConfigError> {
+pub fn configure<T: Transform>(config: Json) -> Result<T, ConfigError> {
     let config = Config::parse(&config.to_string(), &T::describe())?;
     T::configure(config)
 }
