@@ -10,8 +10,18 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let root = manifest_dir.parent().expect("runtime/ is inside the workspace").to_path_buf();
-    for watched in ["plugins", "sdk", "wit", "event", "tests/plugins", "Cargo.lock"] {
+    let root = manifest_dir
+        .parent()
+        .expect("runtime/ is inside the workspace")
+        .to_path_buf();
+    for watched in [
+        "plugins",
+        "sdk",
+        "wit",
+        "event",
+        "tests/plugins",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
@@ -45,8 +55,13 @@ fn main() {
     ] {
         cargo.env_remove(var);
     }
-    let status = cargo.status().expect("cannot run cargo to build the plugins");
-    assert!(status.success(), "building the plugins for {TARGET} failed; see the output above");
+    let status = cargo
+        .status()
+        .expect("cannot run cargo to build the plugins");
+    assert!(
+        status.success(),
+        "building the plugins for {TARGET} failed; see the output above"
+    );
 
     let wasm_dir = target_dir.join(TARGET).join("release");
     let mut table = String::from("/// `(name, component bytes)` of every built-in plugin, sorted by name.\npub static BUILTINS: &[(&str, &[u8])] = &[\n");
@@ -54,12 +69,18 @@ fn main() {
         let name = package.strip_prefix("sluice-plugin-").unwrap_or(package);
         let wasm = wasm_dir.join(format!("{}.wasm", package.replace('-', "_")));
         assert!(wasm.exists(), "{} was not built", wasm.display());
-        table.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", wasm.display().to_string()));
+        table.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            wasm.display().to_string()
+        ));
     }
     table.push_str("];\n");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
     std::fs::write(out_dir.join("builtins.rs"), table).expect("cannot write builtins.rs");
-    println!("cargo:rustc-env=SLUICE_TEST_PLUGIN_DIR={}", wasm_dir.display());
+    println!(
+        "cargo:rustc-env=SLUICE_TEST_PLUGIN_DIR={}",
+        wasm_dir.display()
+    );
 }
 
 /// `(package name, dir)` of every crate directly under `dir`, sorted.
@@ -98,7 +119,9 @@ fn ensure_target() {
         }
     }
     println!("cargo:warning=installing the {TARGET} target with rustup");
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     match status {
         Ok(s) if s.success() => {}
         _ => panic!("the {TARGET} target is missing and `rustup target add {TARGET}` failed; install it and build again"),

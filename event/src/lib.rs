@@ -5,15 +5,18 @@
 //! of an event (what the `console` and `file` sinks write) and the ordered
 //! [`Level`] set.
 //!
-//! It is not the wire format across the Wasm boundary (that is the WIT
-//! contract in `wit/`), and it does no parsing of log lines.
+//! [`packed`] is the columnar form batches take across the Wasm boundary,
+//! shared by host and guest so the encoding is written once. This crate does
+//! no parsing of log lines.
 
 mod json;
 mod level;
+pub mod packed;
 mod time;
 
 pub use json::{
-    event_from_json, event_to_json, flatten_into, value_from_json, value_to_json, JsonError,
+    event_from_json, event_to_json, flatten_into, value_from_json, value_to_json, write_row_json,
+    JsonError,
 };
 pub use level::Level;
 pub use time::{format_rfc3339, now_ns};

@@ -13,5 +13,9 @@ pub mod sources;
 
 pub use sluice_event::Event;
 
-/// The unit that travels between stages.
-pub type Batch = Vec<Event>;
+/// The unit that travels between stages: events in the columnar form that
+/// also crosses the Wasm boundary, so a batch is never converted on the way.
+pub type Batch = sluice_event::packed::PackedBatch;
+
+/// Events as a source collects them before sending.
+pub type Events = Vec<Event>;

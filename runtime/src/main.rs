@@ -54,7 +54,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -78,8 +81,9 @@ fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -92,7 +96,11 @@ fn engine() -> Result<PluginEngine> {
 }
 
 /// Loads and builds every file, reporting every broken file, not just the first.
-fn build_all(files: &[PathBuf], data_dir: Option<&Path>, engine: &PluginEngine) -> Result<Vec<BuiltPipeline>> {
+fn build_all(
+    files: &[PathBuf],
+    data_dir: Option<&Path>,
+    engine: &PluginEngine,
+) -> Result<Vec<BuiltPipeline>> {
     let mut built = Vec::new();
     let mut failures = 0;
     for file in files {
@@ -129,12 +137,18 @@ async fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<()> {
     let engine = engine()?;
     let started = std::time::Instant::now();
     let built = build_all(files, data_dir, &engine)?;
-    tracing::info!(pipelines = built.len(), elapsed_ms = started.elapsed().as_millis() as u64, "pipelines built");
+    tracing::info!(
+        pipelines = built.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "pipelines built"
+    );
 
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutting down: sources stop, everything in flight drains (signal again to exit now)");
+        tracing::info!(
+            "shutting down: sources stop, everything in flight drains (signal again to exit now)"
+        );
         let _ = stop.send(true);
         wait_for_signal().await;
         std::process::exit(130);
@@ -164,13 +178,14 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -219,7 +234,10 @@ fn plugins(json: bool) -> Result<()> {
         }
         for key in &info.config_keys {
             let required = if key.required { ", required" } else { "" };
-            println!("    config.{} ({}{required}): {}", key.name, key.type_name, key.description);
+            println!(
+                "    config.{} ({}{required}): {}",
+                key.name, key.type_name, key.description
+            );
         }
         println!("    outputs: main, {}", info.outputs.join(", "));
     }

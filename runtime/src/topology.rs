@@ -13,6 +13,8 @@ use crate::config::{ConfigError, InputRef, Pipeline, SinkKind, SourceKind, Trans
 use crate::plugin::bindings::types::PluginInfo;
 use crate::plugin::transform::{describe, Emitted, Failure, Preopen, TransformPlugin};
 use crate::plugin::{PluginEngine, PluginRef};
+use sluice_event::names;
+use sluice_event::packed::ValueRef;
 use sluice_io::sinks::{self, SinkContext};
 use sluice_io::sources::{self, SourceContext};
 use sluice_io::Batch;
@@ -39,7 +41,11 @@ pub struct BuiltPipeline {
 /// be checked without running is checked here: plugin references, the
 /// plugins' own config validation, and named outputs in `inputs`.
 pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline, ConfigError> {
-    let base_dir = pipeline.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = pipeline
+        .file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let mut plugins = HashMap::new();
     for stage in &pipeline.transforms {
         let plugin = load_plugin(stage, engine, &base_dir)?;
@@ -53,7 +59,9 @@ pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline,
         .chain(pipeline.sinks.iter().map(|s| (&s.name, &s.inputs)));
     for (reader, inputs) in readers {
         for input in inputs {
-            let (Some(output), Some((_, info))) = (&input.input.output, plugins.get(&input.input.stage)) else {
+            let (Some(output), Some((_, info))) =
+                (&input.input.output, plugins.get(&input.input.stage))
+            else {
                 continue;
             };
             if output != "errors" && !info.outputs.iter().any(|o| o == output) {
@@ -64,7 +72,15 @@ pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline,
                         "stage `{}` ({}) has no output `{output}`; its outputs are: {}",
                         input.input.stage,
                         info.name,
-                        std::iter::once("errors").chain(info.outputs.iter().map(String::as_str).filter(|o| *o != "errors")).collect::<Vec<_>>().join(", ")
+                        std::iter::once("errors")
+                            .chain(
+                                info.outputs
+                                    .iter()
+                                    .map(String::as_str)
+                                    .filter(|o| *o != "errors")
+                            )
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 });
             }
@@ -76,7 +92,11 @@ pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline,
         .filter(|s| matches!(s.kind, SinkKind::Blackhole(_)))
         .map(|s| (s.name.clone(), Arc::new(AtomicU64::new(0))))
         .collect();
-    Ok(BuiltPipeline { pipeline, plugins, blackhole_counts })
+    Ok(BuiltPipeline {
+        pipeline,
+        plugins,
+        blackhole_counts,
+    })
 }
 
 fn load_plugin(
@@ -89,11 +109,16 @@ fn load_plugin(
         key: Some(format!("transforms.{}.plugin", stage.name)),
         message,
     };
-    let reference = PluginRef::parse(&stage.plugin, base_dir).map_err(|e| at_plugin(e.to_string()))?;
+    let reference =
+        PluginRef::parse(&stage.plugin, base_dir).map_err(|e| at_plugin(e.to_string()))?;
     let bytes = reference.load().map_err(|e| at_plugin(e.to_string()))?;
     let label = reference.to_string();
-    let component = engine.compile(&label, &bytes).map_err(|e| at_plugin(e.to_string()))?;
-    let pre = engine.pre_instantiate(&label, &component).map_err(|e| at_plugin(e.to_string()))?;
+    let component = engine
+        .compile(&label, &bytes)
+        .map_err(|e| at_plugin(e.to_string()))?;
+    let pre = engine
+        .pre_instantiate(&label, &component)
+        .map_err(|e| at_plugin(e.to_string()))?;
     let info = describe(engine, &stage.name, &pre).map_err(|e| at_plugin(e.to_string()))?;
 
     // A config key the plugin declares as a `dir` is a directory it must read:
@@ -112,21 +137,32 @@ fn load_plugin(
             }
             let guest = host.to_string_lossy().into_owned();
             *dir = guest.clone();
-            grants.preopens.push(Preopen { host, guest, read_only: true });
+            grants.preopens.push(Preopen {
+                host,
+                guest,
+                read_only: true,
+            });
         }
     }
-    let plugin = TransformPlugin::new(engine.clone(), &stage.name, pre, config.to_string(), stage.limits.clone(), grants)
-        .map_err(|e| match e {
-            crate::plugin::transform::ConfigureError::Rejected { key, message } => ConfigError {
-                location: Some(stage.config_location(key.as_deref())),
-                key: Some(match &key {
-                    Some(key) => format!("transforms.{}.config.{key}", stage.name),
-                    None => format!("transforms.{}.config", stage.name),
-                }),
-                message: format!("{label} refused its config: {message}"),
-            },
-            other => at_plugin(format!("{label}: {other}")),
-        })?;
+    let plugin = TransformPlugin::new(
+        engine.clone(),
+        &stage.name,
+        pre,
+        config.to_string(),
+        stage.limits.clone(),
+        grants,
+    )
+    .map_err(|e| match e {
+        crate::plugin::transform::ConfigureError::Rejected { key, message } => ConfigError {
+            location: Some(stage.config_location(key.as_deref())),
+            key: Some(match &key {
+                Some(key) => format!("transforms.{}.config.{key}", stage.name),
+                None => format!("transforms.{}.config", stage.name),
+            }),
+            message: format!("{label} refused its config: {message}"),
+        },
+        other => at_plugin(format!("{label}: {other}")),
+    })?;
     Ok((plugin, info))
 }
 
@@ -172,36 +208,102 @@ impl Router {
         let _ = last.send(batch).await;
     }
 
-    /// Groups a plugin's results by output, keeping order within each.
-    async fn route(&mut self, emitted: Vec<Emitted>) {
-        let mut main = Vec::with_capacity(emitted.len());
-        let mut named: Vec<(String, Batch)> = Vec::new();
-        for Emitted { output, error, mut event } in emitted {
-            if let Some(reason) = &error {
-                event.record_error(&self.stage, reason);
+    /// Groups a plugin's results by output, keeping order within each, and
+    /// records failures on the failed events.
+    async fn route(&mut self, emitted: Emitted) {
+        let Emitted {
+            events,
+            outputs,
+            output_names,
+            errors,
+        } = emitted;
+        // Per output index: the named output it goes to, or `None` for main
+        // (also when nobody reads that name).
+        let routes: Vec<Option<&str>> = std::iter::once(None)
+            .chain(
+                output_names
+                    .iter()
+                    .map(|name| self.named.contains_key(name).then_some(name.as_str())),
+            )
+            .collect();
+        let single_route = outputs
+            .iter()
+            .all(|&o| routes.get(o as usize).copied().flatten().is_none());
+        if single_route && errors.is_empty() {
+            // The common case: everything goes on the main output unchanged.
+            self.send_to(None, events).await;
+            return;
+        }
+        let checked = match events.check() {
+            Ok(checked) => checked,
+            Err(error) => {
+                // Emitted batches were checked as they left the plugin.
+                debug_assert!(false, "{error}");
+                tracing::error!(stage = %self.stage, events = events.len(), "dropping a malformed batch: {error}");
+                self.dropped += events.len() as u64;
+                return;
             }
-            match output.filter(|o| self.named.contains_key(o)) {
-                None => main.push(event),
-                Some(o) => match named.iter_mut().find(|(n, _)| *n == o) {
-                    Some((_, batch)) => batch.push(event),
-                    None => named.push((o, vec![event])),
+        };
+        let mut errors = errors.iter().peekable();
+        let mut main = Batch::default();
+        let mut named: Vec<(&str, Batch)> = Vec::new();
+        for (i, (row, output)) in checked.rows().zip(outputs.iter().copied()).enumerate() {
+            let target = match routes.get(output as usize).copied().flatten() {
+                None => &mut main,
+                Some(name) => match named.iter().position(|(n, _)| *n == name) {
+                    Some(at) => &mut named[at].1,
+                    None => {
+                        named.push((name, Batch::default()));
+                        &mut named.last_mut().expect("just pushed").1
+                    }
                 },
+            };
+            let pushed = match errors.next_if(|(at, _)| *at as usize == i) {
+                Some((_, reason)) => target.push_row_with(&row, &error_fields(&self.stage, reason)),
+                None => target.push_row(&row),
+            };
+            if let Err(error) = pushed {
+                tracing::error!(stage = %self.stage, "cannot route an event: {error}");
+                self.dropped += 1;
             }
         }
         for (output, batch) in named {
-            self.send_to(Some(&output), batch).await;
+            self.send_to(Some(output), batch).await;
         }
         self.send_to(None, main).await;
     }
 
     async fn route_failure(&mut self, failure: Failure) {
         let reason = format!("{}: {}", failure.kind.as_str(), failure.reason);
-        let mut batch = failure.batch;
-        for event in &mut batch {
-            event.record_error(&self.stage, &reason);
+        let extra = error_fields(&self.stage, &reason);
+        let mut batch = Batch::with_capacity(failure.batch.len(), 384);
+        match failure.batch.check() {
+            Ok(checked) => {
+                for row in checked.rows() {
+                    if let Err(error) = batch.push_row_with(&row, &extra) {
+                        tracing::error!(stage = %self.stage, "cannot record a failure: {error}");
+                        self.dropped += 1;
+                    }
+                }
+            }
+            Err(error) => {
+                // Only checked batches reach a plugin.
+                debug_assert!(false, "{error}");
+                tracing::error!(stage = %self.stage, events = failure.batch.len(), "dropping a malformed batch: {error}");
+                self.dropped += failure.batch.len() as u64;
+            }
         }
         self.send_to(Some("errors"), batch).await;
     }
+}
+
+/// The fields every failed event carries (see `Event::record_error`).
+fn error_fields<'a>(stage: &'a str, reason: &'a str) -> [(&'static str, ValueRef<'a>); 3] {
+    [
+        (names::PARSE_ERROR, ValueRef::Bool(true)),
+        (names::ERROR_MESSAGE, ValueRef::Str(reason)),
+        (names::ERROR_STAGE, ValueRef::Str(stage)),
+    ]
 }
 
 impl BuiltPipeline {
@@ -212,10 +314,19 @@ impl BuiltPipeline {
     /// Runs until every source has ended and everything has drained, or
     /// until `shutdown` turns true (sources stop, the rest drains).
     pub async fn run(self, shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
-        let BuiltPipeline { pipeline, mut plugins, blackhole_counts } = self;
+        let BuiltPipeline {
+            pipeline,
+            mut plugins,
+            blackhole_counts,
+        } = self;
         let mut inboxes: HashMap<String, mpsc::Sender<Batch>> = HashMap::new();
         let mut receivers: HashMap<String, mpsc::Receiver<Batch>> = HashMap::new();
-        for name in pipeline.transforms.iter().map(|t| &t.name).chain(pipeline.sinks.iter().map(|s| &s.name)) {
+        for name in pipeline
+            .transforms
+            .iter()
+            .map(|t| &t.name)
+            .chain(pipeline.sinks.iter().map(|s| &s.name))
+        {
             let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
             inboxes.insert(name.clone(), tx);
             receivers.insert(name.clone(), rx);
@@ -230,14 +341,28 @@ impl BuiltPipeline {
 
         let mut tasks: JoinSet<(String, Result<(), RunError>)> = JoinSet::new();
         for sink in &pipeline.sinks {
-            let ctx = SinkContext { name: sink.name.clone(), input: receivers.remove(&sink.name).expect("inbox") };
+            let ctx = SinkContext {
+                name: sink.name.clone(),
+                input: receivers.remove(&sink.name).expect("inbox"),
+            };
             let name = sink.name.clone();
             match sink.kind.clone() {
-                SinkKind::Console(c) => tasks.spawn(async move { (name, sinks::console::run(c, ctx).await.map_err(Into::into)) }),
-                SinkKind::File(c) => tasks.spawn(async move { (name, sinks::file::run(c, ctx).await.map_err(Into::into)) }),
+                SinkKind::Console(c) => tasks.spawn(async move {
+                    (name, sinks::console::run(c, ctx).await.map_err(Into::into))
+                }),
+                SinkKind::File(c) => tasks.spawn(async move {
+                    (name, sinks::file::run(c, ctx).await.map_err(Into::into))
+                }),
                 SinkKind::Blackhole(c) => {
                     let counter = blackhole_counts[&sink.name].clone();
-                    tasks.spawn(async move { (name, sinks::blackhole::run(c, ctx, counter).await.map_err(Into::into)) })
+                    tasks.spawn(async move {
+                        (
+                            name,
+                            sinks::blackhole::run(c, ctx, counter)
+                                .await
+                                .map_err(Into::into),
+                        )
+                    })
                 }
             };
         }
@@ -246,14 +371,20 @@ impl BuiltPipeline {
             let (plugin, info) = plugins.remove(&stage.name).expect("built");
             let mut named = HashMap::new();
             for output in info.outputs.iter().map(String::as_str).chain(["errors"]) {
-                let targets = senders_for(InputRef { stage: stage.name.clone(), output: Some(output.to_owned()) });
+                let targets = senders_for(InputRef {
+                    stage: stage.name.clone(),
+                    output: Some(output.to_owned()),
+                });
                 if !targets.is_empty() {
                     named.insert(output.to_owned(), targets);
                 }
             }
             let router = Router {
                 stage: Arc::from(stage.name.as_str()),
-                main: senders_for(InputRef { stage: stage.name.clone(), output: None }),
+                main: senders_for(InputRef {
+                    stage: stage.name.clone(),
+                    output: None,
+                }),
                 named,
                 dropped: 0,
             };
@@ -263,16 +394,29 @@ impl BuiltPipeline {
             let input = receivers.remove(&stage.name).expect("inbox");
             let name = stage.name.clone();
             let flush_interval = stage.flush_interval;
-            tasks.spawn(async move { (name, run_transform(plugin, input, router, flush_interval).await) });
+            tasks.spawn(async move {
+                (
+                    name,
+                    run_transform(plugin, input, router, flush_interval).await,
+                )
+            });
         }
 
         for source in &pipeline.sources {
-            let targets = senders_for(InputRef { stage: source.name.clone(), output: None });
+            let targets = senders_for(InputRef {
+                stage: source.name.clone(),
+                output: None,
+            });
             let out = if targets.len() == 1 {
                 targets.into_iter().next().expect("one")
             } else {
                 let (tx, mut rx) = mpsc::channel::<Batch>(1);
-                let mut router = Router { stage: Arc::from(source.name.as_str()), main: targets, named: HashMap::new(), dropped: 0 };
+                let mut router = Router {
+                    stage: Arc::from(source.name.as_str()),
+                    main: targets,
+                    named: HashMap::new(),
+                    dropped: 0,
+                };
                 let name = format!("{}-fanout", source.name);
                 tasks.spawn(async move {
                     while let Some(batch) = rx.recv().await {
@@ -291,10 +435,18 @@ impl BuiltPipeline {
             let name = source.name.clone();
             let run = |r: Result<(), sources::SourceError>| r.map_err(RunError::from);
             match source.kind.clone() {
-                SourceKind::Stdin(c) => tasks.spawn(async move { (name, run(sources::stdin::run(c, ctx).await)) }),
-                SourceKind::File(c) => tasks.spawn(async move { (name, run(sources::file::run(c, ctx).await)) }),
-                SourceKind::Http(c) => tasks.spawn(async move { (name, run(sources::http::run(c, ctx).await)) }),
-                SourceKind::Demo(c) => tasks.spawn(async move { (name, run(sources::demo::run(c, ctx).await)) }),
+                SourceKind::Stdin(c) => {
+                    tasks.spawn(async move { (name, run(sources::stdin::run(c, ctx).await)) })
+                }
+                SourceKind::File(c) => {
+                    tasks.spawn(async move { (name, run(sources::file::run(c, ctx).await)) })
+                }
+                SourceKind::Http(c) => {
+                    tasks.spawn(async move { (name, run(sources::http::run(c, ctx).await)) })
+                }
+                SourceKind::Demo(c) => {
+                    tasks.spawn(async move { (name, run(sources::demo::run(c, ctx).await)) })
+                }
             };
         }
 
@@ -305,7 +457,13 @@ impl BuiltPipeline {
         while let Some(joined) = tasks.join_next().await {
             let (stage, result) = match joined {
                 Ok(done) => done,
-                Err(e) => ("?".to_owned(), Err(RunError::Panic { stage: "?".into(), message: e.to_string() })),
+                Err(e) => (
+                    "?".to_owned(),
+                    Err(RunError::Panic {
+                        stage: "?".into(),
+                        message: e.to_string(),
+                    }),
+                ),
             };
             if let Err(error) = result {
                 tracing::error!(stage, "{error}");

@@ -46,8 +46,18 @@ impl Config {
         let table = match serde_json::from_str::<Json>(json) {
             Ok(Json::Object(map)) => map,
             Ok(Json::Null) => Map::new(),
-            Ok(_) => return Err(ConfigError { key: None, message: "config must be a table".into() }),
-            Err(e) => return Err(ConfigError { key: None, message: format!("config is not valid JSON: {e}") }),
+            Ok(_) => {
+                return Err(ConfigError {
+                    key: None,
+                    message: "config must be a table".into(),
+                })
+            }
+            Err(e) => {
+                return Err(ConfigError {
+                    key: None,
+                    message: format!("config is not valid JSON: {e}"),
+                })
+            }
         };
         for key in table.keys() {
             if !info.config_keys.iter().any(|k| &k.name == key) {
@@ -176,7 +186,10 @@ mod tests {
         let e = c.string_list("patterns").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("patterns[1]"));
         let c = Config::parse(r#"{"patterns":"x","flag":true}"#, &info()).unwrap();
-        assert_eq!(c.string_list("patterns").unwrap(), Some(vec!["x".to_owned()]));
+        assert_eq!(
+            c.string_list("patterns").unwrap(),
+            Some(vec!["x".to_owned()])
+        );
         assert_eq!(c.bool("flag").unwrap(), Some(true));
     }
 }

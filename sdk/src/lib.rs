@@ -42,7 +42,13 @@ pub mod testing;
 
 pub use config::{Config, ConfigError};
 pub use info::{ConfigKey, PluginInfo, Role};
+pub use sluice_event::packed::{Row, ValueRef};
 pub use sluice_event::{flatten_into as flatten_json, names, Event, Fields, Level, Value};
+
+use sluice_event::packed::{PackedBatch, PackedError};
+
+/// A batch from the host, checked and read in place.
+pub type Batch<'a> = sluice_event::packed::Checked<'a>;
 
 /// The raw `wit-bindgen` output, one module per world. Plugins should not
 /// need it; it is public so the export macro can reach it.
@@ -82,52 +88,109 @@ pub struct Emitted {
     pub event: Event,
 }
 
-/// Where a transform puts its results.
+/// Where a transform puts its results: a batch being built in the columnar
+/// form the host reads, so nothing is converted twice.
 #[derive(Debug, Default)]
 pub struct Output {
-    emitted: Vec<Emitted>,
+    batch: PackedBatch,
+    outputs: Vec<u32>,
+    output_names: Vec<String>,
+    errors: Vec<(u32, String)>,
+    /// The first event that could not be encoded (a batch over 4 GiB).
+    encode_error: Option<PackedError>,
 }
 
 impl Output {
     pub fn with_capacity(n: usize) -> Self {
         Output {
-            emitted: Vec::with_capacity(n),
+            batch: PackedBatch::with_capacity(n, 384),
+            ..Output::default()
         }
     }
+
+    fn record(
+        &mut self,
+        pushed: Result<(), PackedError>,
+        output: Option<&str>,
+        error: Option<String>,
+    ) {
+        if let Err(e) = pushed {
+            self.encode_error.get_or_insert(e);
+            return;
+        }
+        let index = match output {
+            None => 0,
+            Some(name) => match self.output_names.iter().position(|n| n == name) {
+                Some(at) => at as u32 + 1,
+                None => {
+                    self.output_names.push(name.to_owned());
+                    self.output_names.len() as u32
+                }
+            },
+        };
+        if let Some(reason) = error {
+            self.errors.push((self.outputs.len() as u32, reason));
+        }
+        self.outputs.push(index);
+    }
+
     /// Sends `event` to the main output.
     pub fn emit(&mut self, event: Event) {
-        self.emitted.push(Emitted {
-            output: None,
-            error: None,
-            event,
-        });
+        let pushed = self.batch.push(&event);
+        self.record(pushed, None, None);
     }
     /// Sends `event` to the named output.
     pub fn emit_to(&mut self, output: &str, event: Event) {
-        self.emitted.push(Emitted {
-            output: Some(output.to_owned()),
-            error: None,
-            event,
-        });
+        let pushed = self.batch.push(&event);
+        self.record(pushed, Some(output), None);
     }
     /// Marks `event` as failed with `reason`. It goes to `errors`, or, if
-    /// the pipeline does not wire that output, on to the main output with the
-    /// failure recorded. The event should keep its raw text in `message`.
+    /// the pipeline does not read that output, on along the main output with
+    /// the failure recorded. The event should keep its raw text in `message`.
     pub fn fail(&mut self, event: Event, reason: impl Into<String>) {
-        self.emitted.push(Emitted {
-            output: Some("errors".to_owned()),
-            error: Some(reason.into()),
-            event,
-        });
+        let pushed = self.batch.push(&event);
+        self.record(pushed, Some("errors"), Some(reason.into()));
+    }
+    /// Sends an input row on unchanged, copying its bytes without decoding.
+    pub fn emit_row(&mut self, row: &Row<'_>) {
+        let pushed = self.batch.push_row(row);
+        self.record(pushed, None, None);
+    }
+    /// Sends an input row unchanged to the named output.
+    pub fn emit_row_to(&mut self, output: &str, row: &Row<'_>) {
+        let pushed = self.batch.push_row(row);
+        self.record(pushed, Some(output), None);
+    }
+    /// Marks an input row as failed, unchanged.
+    pub fn fail_row(&mut self, row: &Row<'_>, reason: impl Into<String>) {
+        let pushed = self.batch.push_row(row);
+        self.record(pushed, Some("errors"), Some(reason.into()));
     }
     pub fn len(&self) -> usize {
-        self.emitted.len()
+        self.outputs.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.emitted.is_empty()
+        self.outputs.is_empty()
     }
+    /// Reads back what was emitted (for tests).
     pub fn into_vec(self) -> Vec<Emitted> {
-        self.emitted
+        let events = self
+            .batch
+            .decode()
+            .expect("an Output only holds events it encoded");
+        let mut errors = self.errors.into_iter().peekable();
+        events
+            .into_iter()
+            .zip(self.outputs)
+            .enumerate()
+            .map(|(i, (event, output))| Emitted {
+                output: (output > 0).then(|| self.output_names[output as usize - 1].clone()),
+                error: errors
+                    .next_if(|(at, _)| *at as usize == i)
+                    .map(|(_, reason)| reason),
+                event,
+            })
+            .collect()
     }
 }
 
@@ -145,6 +208,14 @@ pub trait Transform: Sized + 'static {
     fn configure(config: Config) -> Result<Self, ConfigError>;
     /// Processes one batch. Each input may give zero or many outputs.
     fn process(&mut self, batch: Vec<Event>, out: &mut Output) -> Result<(), PluginError>;
+    /// The zero-copy path: `batch` is read in place, and
+    /// [`Output::emit_row`] copies unchanged events without decoding them.
+    /// Override it when a stage passes most events through untouched (a
+    /// filter, a router, a sampler). By default it decodes the batch into
+    /// owned events and calls [`Transform::process`].
+    fn process_batch(&mut self, batch: Batch<'_>, out: &mut Output) -> Result<(), PluginError> {
+        self.process(batch.to_events(), out)
+    }
     /// Emits whatever is held back. Called on the stage's flush interval and
     /// at shutdown.
     fn flush(&mut self, _out: &mut Output) {}
@@ -176,27 +247,31 @@ macro_rules! transform {
                 }
                 fn configure(
                     config: ::std::string::String,
-                ) -> ::std::result::Result<(), $crate::bindings::transform::sluice::plugin::types::ConfigError>
-                {
+                ) -> ::std::result::Result<
+                    (),
+                    $crate::bindings::transform::sluice::plugin::types::ConfigError,
+                > {
                     let plugin = $crate::__private::configure::<$plugin>(&config)?;
-                    __SLUICE_STATE.with(|state| *state.borrow_mut() = ::std::option::Option::Some(plugin));
+                    __SLUICE_STATE
+                        .with(|state| *state.borrow_mut() = ::std::option::Option::Some(plugin));
                     ::std::result::Result::Ok(())
                 }
             }
 
             impl $crate::bindings::transform::Guest for __SluiceTransformExport {
                 fn process(
-                    batch: ::std::vec::Vec<$crate::bindings::transform::sluice::plugin::types::Event>,
+                    batch: $crate::bindings::transform::sluice::plugin::types::Batch,
                 ) -> ::std::result::Result<
-                    ::std::vec::Vec<$crate::bindings::transform::sluice::plugin::types::Emitted>,
+                    $crate::bindings::transform::sluice::plugin::types::EmittedBatch,
                     $crate::bindings::transform::sluice::plugin::types::PluginError,
                 > {
                     __SLUICE_STATE.with(|state| {
                         $crate::__private::process(state.borrow_mut().as_mut(), batch)
                     })
                 }
-                fn flush() -> ::std::vec::Vec<$crate::bindings::transform::sluice::plugin::types::Emitted> {
-                    __SLUICE_STATE.with(|state| $crate::__private::flush(state.borrow_mut().as_mut()))
+                fn flush() -> $crate::bindings::transform::sluice::plugin::types::EmittedBatch {
+                    __SLUICE_STATE
+                        .with(|state| $crate::__private::flush(state.borrow_mut().as_mut()))
                 }
             }
 
@@ -209,7 +284,8 @@ macro_rules! transform {
 #[doc(hidden)]
 pub mod __private {
     use crate::bindings::transform::sluice::plugin::types as wit;
-    use crate::{Config, Emitted, Event, Fields, Output, PluginInfo, Transform, Value};
+    use crate::{Config, Output, PluginInfo, Transform};
+    use sluice_event::packed::PackedError;
 
     pub fn info_to_wit(info: PluginInfo) -> wit::PluginInfo {
         crate::info::to_wit(info)
@@ -226,87 +302,40 @@ pub mod __private {
 
     pub fn process<T: Transform>(
         plugin: Option<&mut T>,
-        batch: Vec<wit::Event>,
-    ) -> Result<Vec<wit::Emitted>, wit::PluginError> {
-        let plugin = plugin.ok_or_else(not_configured)?;
-        let events: Vec<Event> = batch.into_iter().map(event_from_wit).collect();
-        let mut out = Output::with_capacity(events.len());
+        batch: wit::Batch,
+    ) -> Result<wit::EmittedBatch, wit::PluginError> {
+        let error = |message: String| wit::PluginError { message };
+        let plugin = plugin.ok_or_else(|| error("process called before configure".into()))?;
+        let packed = batch_from_wit(batch);
+        let checked = packed.check().map_err(|e| error(e.to_string()))?;
+        let mut out = Output::with_capacity(checked.len());
         plugin
-            .process(events, &mut out)
-            .map_err(|e| wit::PluginError { message: e.0 })?;
-        Ok(out.into_vec().into_iter().map(emitted_to_wit).collect())
+            .process_batch(checked, &mut out)
+            .map_err(|e| error(e.0))?;
+        encode(out).map_err(|e| error(e.to_string()))
     }
 
-    pub fn flush<T: Transform>(plugin: Option<&mut T>) -> Vec<wit::Emitted> {
-        let Some(plugin) = plugin else {
-            return Vec::new();
-        };
+    pub fn flush<T: Transform>(plugin: Option<&mut T>) -> wit::EmittedBatch {
         let mut out = Output::default();
-        plugin.flush(&mut out);
-        out.into_vec().into_iter().map(emitted_to_wit).collect()
+        if let Some(plugin) = plugin {
+            plugin.flush(&mut out);
+        }
+        // `flush` cannot report an error; an unencodable result (over 4 GiB)
+        // yields nothing rather than trapping.
+        encode(out).unwrap_or_else(|_| encode(Output::default()).expect("empty output encodes"))
     }
 
-    fn not_configured() -> wit::PluginError {
-        wit::PluginError {
-            message: "process called before configure".into(),
+    fn encode(out: Output) -> Result<wit::EmittedBatch, PackedError> {
+        if let Some(e) = out.encode_error {
+            return Err(e);
         }
+        Ok(wit::EmittedBatch {
+            events: batch_to_wit(out.batch),
+            outputs: out.outputs,
+            output_names: out.output_names,
+            errors: out.errors,
+        })
     }
 
-    fn value_from_wit(v: wit::Value) -> Value {
-        match v {
-            wit::Value::Null => Value::Null,
-            wit::Value::Boolean(b) => Value::Bool(b),
-            wit::Value::Integer(i) => Value::Int(i),
-            wit::Value::Float(f) => Value::Float(f),
-            wit::Value::String(s) => Value::String(s),
-            wit::Value::Timestamp(t) => Value::Timestamp(t),
-        }
-    }
-
-    fn value_to_wit(v: Value) -> wit::Value {
-        match v {
-            Value::Null => wit::Value::Null,
-            Value::Bool(b) => wit::Value::Boolean(b),
-            Value::Int(i) => wit::Value::Integer(i),
-            Value::Float(f) => wit::Value::Float(f),
-            Value::String(s) => wit::Value::String(s),
-            Value::Timestamp(t) => wit::Value::Timestamp(t),
-        }
-    }
-
-    fn event_from_wit(e: wit::Event) -> Event {
-        let mut fields = Fields::with_capacity(e.fields.len());
-        for f in e.fields {
-            // The host sends a map; a duplicate name from a foreign host keeps the last.
-            fields.insert(f.name, value_from_wit(f.value));
-        }
-        Event {
-            timestamp: e.timestamp,
-            ingest_timestamp: e.ingest_timestamp,
-            message: e.message,
-            fields,
-        }
-    }
-
-    fn emitted_to_wit(e: Emitted) -> wit::Emitted {
-        let event = e.event;
-        wit::Emitted {
-            output: e.output,
-            error: e.error,
-            event: wit::Event {
-                timestamp: event.timestamp,
-                ingest_timestamp: event.ingest_timestamp,
-                message: event.message,
-                fields: event
-                    .fields
-                    .into_inner()
-                    .into_iter()
-                    .map(|(name, value)| wit::Field {
-                        name,
-                        value: value_to_wit(value),
-                    })
-                    .collect(),
-            },
-        }
-    }
+    sluice_event::packed_batch_conversions!(wit::Batch);
 }

@@ -6,6 +6,7 @@
 //! ```
 
 use crate::{Config, ConfigError, Emitted, Event, Output, PluginError, Transform};
+use sluice_event::packed::PackedBatch;
 
 /// A JSON value, for building configs in tests without another dependency.
 pub use serde_json::Value as Json;
@@ -17,15 +18,24 @@ pub fn configure<T: Transform>(config: Json) -> Result<T, ConfigError> {
     T::configure(config)
 }
 
-/// Runs one batch through `plugin`.
-pub fn process<T: Transform>(plugin: &mut T, batch: Vec<Event>) -> Result<Vec<Emitted>, PluginError> {
+/// Runs one batch through `plugin` the way the host does: packed into
+/// columns, read through [`Transform::process_batch`].
+pub fn process<T: Transform>(
+    plugin: &mut T,
+    batch: Vec<Event>,
+) -> Result<Vec<Emitted>, PluginError> {
+    let packed = PackedBatch::from_events(&batch).map_err(|e| PluginError(e.to_string()))?;
+    let checked = packed.check().map_err(|e| PluginError(e.to_string()))?;
     let mut out = Output::with_capacity(batch.len());
-    plugin.process(batch, &mut out)?;
+    plugin.process_batch(checked, &mut out)?;
     Ok(out.into_vec())
 }
 
 /// Runs `lines` as events with those messages through `plugin`.
-pub fn process_lines<T: Transform>(plugin: &mut T, lines: &[&str]) -> Result<Vec<Emitted>, PluginError> {
+pub fn process_lines<T: Transform>(
+    plugin: &mut T,
+    lines: &[&str],
+) -> Result<Vec<Emitted>, PluginError> {
     process(plugin, lines.iter().map(|l| Event::new(*l)).collect())
 }
 

@@ -4,7 +4,9 @@
 //! `cargo build -p example-kv-parser --target wasm32-wasip2 --release` and use
 //! it as `plugin = "file:target/wasm32-wasip2/release/example_kv_parser.wasm"`.
 
-use sluice_sdk::{transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform};
+use sluice_sdk::{
+    transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform,
+};
 
 pub struct KvParser {
     separator: char,
@@ -15,15 +17,26 @@ impl Transform for KvParser {
     fn describe() -> PluginInfo {
         PluginInfo::transform("kv-example", env!("CARGO_PKG_VERSION"))
             .description("parses key=value pairs from the message")
-            .key("separator", "string", "one character between key and value (default `=`)")
-            .key("prefix", "string", "prepended to every field name (default none)")
+            .key(
+                "separator",
+                "string",
+                "one character between key and value (default `=`)",
+            )
+            .key(
+                "prefix",
+                "string",
+                "prepended to every field name (default none)",
+            )
     }
 
     fn configure(config: Config) -> Result<Self, ConfigError> {
         let separator = config.string("separator")?.unwrap_or_else(|| "=".into());
         let mut chars = separator.chars();
         let (Some(separator), None) = (chars.next(), chars.next()) else {
-            return Err(ConfigError::new("separator", "must be exactly one character"));
+            return Err(ConfigError::new(
+                "separator",
+                "must be exactly one character",
+            ));
         };
         let prefix = config.string("prefix")?.unwrap_or_default();
         Ok(KvParser { separator, prefix })
@@ -36,7 +49,12 @@ impl Transform for KvParser {
                 .split_whitespace()
                 .filter_map(|word| word.split_once(self.separator))
                 .filter(|(k, _)| !k.is_empty())
-                .map(|(k, v)| (format!("{}{k}", self.prefix), v.trim_matches('"').to_owned()))
+                .map(|(k, v)| {
+                    (
+                        format!("{}{k}", self.prefix),
+                        v.trim_matches('"').to_owned(),
+                    )
+                })
                 .collect();
             if pairs.is_empty() {
                 out.fail(event, "no key=value pairs");
@@ -62,7 +80,8 @@ mod tests {
     fn parses_pairs_and_fails_lines_without_any() {
         let config: testing::Json = r#"{"prefix": ""}"#.parse().unwrap();
         let mut p = testing::configure::<KvParser>(config).unwrap();
-        let out = testing::process_lines(&mut p, &["user=alice status=200", "nothing here"]).unwrap();
+        let out =
+            testing::process_lines(&mut p, &["user=alice status=200", "nothing here"]).unwrap();
         assert_eq!(out[0].event.fields.get("user"), Some(&Value::from("alice")));
         assert_eq!(out[1].output.as_deref(), Some("errors"));
         assert_eq!(out[1].event.message, "nothing here");

@@ -14,11 +14,17 @@ pub struct BlackholeConfig {
 }
 
 /// Consumes batches until the inputs end; `counter` holds the event count.
-pub async fn run(config: BlackholeConfig, mut ctx: SinkContext, counter: Arc<AtomicU64>) -> Result<(), SinkError> {
+pub async fn run(
+    config: BlackholeConfig,
+    mut ctx: SinkContext,
+    counter: Arc<AtomicU64>,
+) -> Result<(), SinkError> {
     let mut last_print = std::time::Instant::now();
     while let Some(batch) = ctx.input.recv().await {
         let total = counter.fetch_add(batch.len() as u64, Ordering::Relaxed) + batch.len() as u64;
-        if config.print_interval_secs > 0 && last_print.elapsed().as_secs() >= config.print_interval_secs {
+        if config.print_interval_secs > 0
+            && last_print.elapsed().as_secs() >= config.print_interval_secs
+        {
             tracing::info!(sink = %ctx.name, events = total, "blackhole");
             last_print = std::time::Instant::now();
         }

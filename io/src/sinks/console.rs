@@ -1,8 +1,10 @@
 //! `console`: writes events to standard output, as JSON lines or as text.
 
 use super::{SinkContext, SinkError};
+use crate::Batch;
 use serde::Deserialize;
-use sluice_event::event_to_json;
+use sluice_event::packed::PackedError;
+use sluice_event::write_row_json;
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -23,24 +25,29 @@ pub struct ConsoleConfig {
 }
 
 /// Renders one batch the way the console and file sinks write it.
-pub fn encode_batch(encoding: Encoding, batch: &[sluice_event::Event], buf: &mut Vec<u8>) {
-    for event in batch {
+pub fn encode_batch(
+    encoding: Encoding,
+    batch: &Batch,
+    buf: &mut Vec<u8>,
+) -> Result<(), PackedError> {
+    for row in batch.check()?.rows() {
         match encoding {
-            Encoding::Json => {
-                // Writing into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut *buf, &event_to_json(event));
-            }
-            Encoding::Text => buf.extend_from_slice(event.message.as_bytes()),
+            Encoding::Json => write_row_json(&row, buf),
+            Encoding::Text => buf.extend_from_slice(row.message().as_bytes()),
         }
         buf.push(b'\n');
     }
+    Ok(())
 }
 
 pub async fn run(config: ConsoleConfig, mut ctx: SinkContext) -> Result<(), SinkError> {
     let mut buf = Vec::with_capacity(64 * 1024);
     while let Some(batch) = ctx.input.recv().await {
         buf.clear();
-        encode_batch(config.encoding, &batch, &mut buf);
+        encode_batch(config.encoding, &batch, &mut buf).map_err(|error| SinkError::Batch {
+            sink: ctx.name.clone(),
+            error,
+        })?;
         // stdout is a blocking handle; a batch is one write.
         let mut out = std::io::stdout().lock();
         let written = out.write_all(&buf).and_then(|_| out.flush());
@@ -49,7 +56,11 @@ pub async fn run(config: ConsoleConfig, mut ctx: SinkContext) -> Result<(), Sink
                 tracing::warn!(sink = %ctx.name, "stdout closed; discarding the rest");
                 return Ok(());
             }
-            return Err(SinkError::Io { sink: ctx.name.clone(), path: "<stdout>".into(), error });
+            return Err(SinkError::Io {
+                sink: ctx.name.clone(),
+                path: "<stdout>".into(),
+                error,
+            });
         }
     }
     Ok(())

@@ -16,7 +16,11 @@ pub struct FileSinkConfig {
 }
 
 pub async fn run(config: FileSinkConfig, mut ctx: SinkContext) -> Result<(), SinkError> {
-    let io_error = |error| SinkError::Io { sink: ctx.name.clone(), path: config.path.clone(), error };
+    let io_error = |error| SinkError::Io {
+        sink: ctx.name.clone(),
+        path: config.path.clone(),
+        error,
+    };
     if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
         tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
     }
@@ -29,7 +33,10 @@ pub async fn run(config: FileSinkConfig, mut ctx: SinkContext) -> Result<(), Sin
     let mut buf = Vec::with_capacity(64 * 1024);
     while let Some(batch) = ctx.input.recv().await {
         buf.clear();
-        encode_batch(config.encoding, &batch, &mut buf);
+        encode_batch(config.encoding, &batch, &mut buf).map_err(|error| SinkError::Batch {
+            sink: ctx.name.clone(),
+            error,
+        })?;
         file.write_all(&buf).await.map_err(io_error)?;
     }
     file.flush().await.map_err(io_error)?;
@@ -49,17 +56,31 @@ mod tests {
         let path = dir.path().join("sub/out.ndjson");
         let (tx, rx) = mpsc::channel(2);
         let task = tokio::spawn(run(
-            FileSinkConfig { path: path.clone(), encoding: Encoding::Json },
-            SinkContext { name: "out".into(), input: rx },
+            FileSinkConfig {
+                path: path.clone(),
+                encoding: Encoding::Json,
+            },
+            SinkContext {
+                name: "out".into(),
+                input: rx,
+            },
         ));
-        tx.send(vec![Event::new("a"), Event::new("b")]).await.unwrap();
-        tx.send(vec![Event::new("c")]).await.unwrap();
+        let pack = |events: &[Event]| crate::Batch::from_events(events).unwrap();
+        tx.send(pack(&[Event::new("a"), Event::new("b")]))
+            .await
+            .unwrap();
+        tx.send(pack(&[Event::new("c")])).await.unwrap();
         drop(tx);
         task.await.unwrap().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let messages: Vec<String> = text
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].as_str().unwrap().to_owned())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["message"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(messages, ["a", "b", "c"]);
     }

@@ -28,4 +28,10 @@ pub enum SinkError {
         #[source]
         error: std::io::Error,
     },
+    #[error("sink {sink}: {error}")]
+    Batch {
+        sink: String,
+        #[source]
+        error: sluice_event::packed::PackedError,
+    },
 }

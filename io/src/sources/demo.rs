@@ -9,7 +9,7 @@
 mod material;
 
 use super::{SourceContext, SourceError, MAX_BATCH};
-use crate::Batch;
+use crate::Events;
 use material as m;
 use serde::Deserialize;
 use sluice_event::{format_rfc3339, names, now_ns, Event};
@@ -365,7 +365,7 @@ struct Generator {
 }
 
 impl Generator {
-    fn batch(&mut self, n: usize) -> Batch {
+    fn batch(&mut self, n: usize) -> Events {
         let now = now_ns();
         let mut batch = Vec::with_capacity(n);
         while batch.len() < n {
@@ -408,7 +408,7 @@ pub async fn run(config: DemoConfig, ctx: SourceContext) -> Result<(), SourceErr
         queue: VecDeque::new(),
     };
     let mut remaining = config.count.unwrap_or(u64::MAX);
-    let send = |batch: Batch| async {
+    let send = |batch: Events| async {
         tokio::select! {
             biased;
             _ = ctx.shutdown_signal() => false,
@@ -457,7 +457,7 @@ pub async fn run(config: DemoConfig, ctx: SourceContext) -> Result<(), SourceErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::watch;
 
     /// 2015-02-24T23:13:42.123Z
     const T: i64 = 1_424_819_622_123_000_000;
@@ -551,7 +551,7 @@ mod tests {
     }
 
     async fn run_to_end(config: DemoConfig) -> Vec<Event> {
-        let (tx, mut rx) = mpsc::channel(4);
+        let (tx, mut rx) = crate::sources::test_support::channel(4);
         let (_stop, shutdown) = watch::channel(false);
         let ctx = SourceContext {
             name: "demo".into(),

@@ -10,7 +10,7 @@
 //! later are new, so they are read from their beginning.
 
 use super::{SourceContext, SourceError, MAX_BATCH};
-use crate::Batch;
+use crate::Events;
 use serde::{Deserialize, Serialize};
 use sluice_event::{message_from_bytes, names, now_ns, Event, Fields, MAX_LINE_BYTES};
 use std::collections::{HashMap, HashSet};
@@ -172,7 +172,7 @@ struct Watcher {
 impl Watcher {
     /// Splits `data`, read at `read_pos`, into lines and puts complete ones
     /// into `batch`, stopping when it is full. Returns the bytes consumed.
-    fn consume(&mut self, data: &[u8], batch: &mut Batch, now: i64) -> usize {
+    fn consume(&mut self, data: &[u8], batch: &mut Events, now: i64) -> usize {
         let mut at = 0;
         while at < data.len() && batch.len() < MAX_BATCH {
             let rest = &data[at..];
@@ -205,7 +205,7 @@ impl Watcher {
             .extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
-    fn push_line(&self, line: &[u8], overflow: bool, batch: &mut Batch, now: i64) {
+    fn push_line(&self, line: &[u8], overflow: bool, batch: &mut Events, now: i64) {
         // A cut line's last kept byte is not its end, so it is no `\r` to strip.
         let line = match overflow {
             true => line,
@@ -271,7 +271,7 @@ struct Tailer {
     /// Checkpoints loaded at startup not yet claimed by a watcher.
     saved: HashMap<Key, Checkpoint>,
     watchers: Vec<Watcher>,
-    batch: Batch,
+    batch: Events,
     chunk: Vec<u8>,
     dirty: bool,
     last_save: Instant,
@@ -727,11 +727,11 @@ fn stat_blocking(file: &File, path: &Path, fp: Fingerprint) -> Status {
 mod tests {
     use super::*;
     use std::io::Write;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::watch;
     use tokio::task::JoinHandle;
 
     struct Tail {
-        rx: mpsc::Receiver<Batch>,
+        rx: crate::sources::test_support::EventReceiver,
         stop: watch::Sender<bool>,
         task: JoinHandle<Result<(), SourceError>>,
     }
@@ -747,7 +747,7 @@ mod tests {
     }
 
     fn start(config: FileConfig, data_dir: &Path) -> Tail {
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = crate::sources::test_support::channel(8);
         let (stop, shutdown) = watch::channel(false);
         let ctx = SourceContext {
             name: "tail".into(),

@@ -5,7 +5,7 @@
 //! a full channel slows the response down rather than dropping anything.
 
 use super::{SourceContext, SourceError, MAX_BATCH};
-use crate::Batch;
+use crate::Events;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -173,7 +173,7 @@ async fn handle(
     let accepted = events.len();
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
-        let batch: Batch = events.by_ref().take(MAX_BATCH).collect();
+        let batch: Events = events.by_ref().take(MAX_BATCH).collect();
         if !ctx.send(batch).await {
             return Ok(reply(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -197,7 +197,7 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
 
 /// Splits a body into events, one per non-empty line. As NDJSON, a line
 /// that is not a JSON object is kept as a plain message marked with an error.
-fn decode(body: &[u8], ndjson: bool, source_name: &str) -> Batch {
+fn decode(body: &[u8], ndjson: bool, source_name: &str) -> Events {
     let mut events = Vec::new();
     for line in body.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -246,11 +246,11 @@ mod tests {
     use sluice_event::Value;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::watch;
 
     struct Server {
         addr: SocketAddr,
-        rx: mpsc::Receiver<Batch>,
+        rx: crate::sources::test_support::EventReceiver,
         stop: watch::Sender<bool>,
         task: tokio::task::JoinHandle<Result<(), SourceError>>,
     }
@@ -264,7 +264,7 @@ mod tests {
             max_body_bytes,
             decoding: Decoding::Auto,
         };
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, rx) = crate::sources::test_support::channel(16);
         let (stop, shutdown) = watch::channel(false);
         let ctx = SourceContext {
             name: "web".into(),

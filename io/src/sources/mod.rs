@@ -10,7 +10,7 @@ pub mod file;
 pub mod http;
 pub mod stdin;
 
-use crate::Batch;
+use crate::{Batch, Events};
 use std::path::PathBuf;
 use tokio::sync::{mpsc, watch};
 
@@ -30,12 +30,17 @@ pub struct SourceContext {
 }
 
 impl SourceContext {
-    /// Sends a batch; returns `false` when downstream has gone away.
-    pub async fn send(&self, batch: Batch) -> bool {
-        if batch.is_empty() {
+    /// Packs and sends events; returns `false` when downstream has gone away.
+    pub async fn send(&self, events: Events) -> bool {
+        if events.is_empty() {
             return true;
         }
-        self.out.send(batch).await.is_ok()
+        for batch in pack(&events) {
+            if self.out.send(batch).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -53,6 +58,59 @@ impl SourceContext {
     }
 }
 
+/// Packs events into batches, splitting when one batch's text would pass
+/// the 4 GiB a batch can address.
+fn pack(events: &[sluice_event::Event]) -> Vec<Batch> {
+    match Batch::from_events(events) {
+        Ok(batch) => vec![batch],
+        Err(_) if events.len() > 1 => {
+            let (a, b) = events.split_at(events.len() / 2);
+            let mut batches = pack(a);
+            batches.extend(pack(b));
+            batches
+        }
+        Err(error) => {
+            // One event over 4 GiB cannot come from a source: lines are cut
+            // at MAX_LINE_BYTES. Say so rather than lose it quietly.
+            tracing::error!("dropping an event that cannot be packed: {error}");
+            Vec::new()
+        }
+    }
+}
+
+/// Channels whose receiving end decodes batches back into events, for tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Batch, Events};
+    use tokio::sync::mpsc;
+
+    pub struct EventReceiver(mpsc::Receiver<Batch>);
+
+    impl EventReceiver {
+        pub async fn recv(&mut self) -> Option<Events> {
+            Some(
+                self.0
+                    .recv()
+                    .await?
+                    .decode()
+                    .expect("sources pack valid batches"),
+            )
+        }
+        pub fn try_recv(&mut self) -> Result<Events, mpsc::error::TryRecvError> {
+            Ok(self
+                .0
+                .try_recv()?
+                .decode()
+                .expect("sources pack valid batches"))
+        }
+    }
+
+    pub fn channel(capacity: usize) -> (mpsc::Sender<Batch>, EventReceiver) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (tx, EventReceiver(rx))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("source {source_name}: {path}: {error}")]
@@ -63,5 +121,8 @@ pub enum SourceError {
         error: std::io::Error,
     },
     #[error("source {source_name}: {message}")]
-    Other { source_name: String, message: String },
+    Other {
+        source_name: String,
+        message: String,
+    },
 }

@@ -1,7 +1,7 @@
 //! `stdin`: one event per line of standard input; the source ends at EOF.
 
 use super::{SourceContext, SourceError, MAX_BATCH};
-use crate::Batch;
+use crate::Events;
 use serde::Deserialize;
 use sluice_event::{message_from_bytes, names, Event};
 use std::time::Duration;
@@ -25,7 +25,7 @@ pub async fn run_reader<R: AsyncRead + Unpin>(
 ) -> Result<(), SourceError> {
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let mut line = Vec::with_capacity(1024);
-    let mut batch: Batch = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Events = Vec::with_capacity(MAX_BATCH);
     let io_error = |error| SourceError::Io {
         source_name: ctx.name.clone(),
         path: "<stdin>".into(),
@@ -40,13 +40,21 @@ pub async fn run_reader<R: AsyncRead + Unpin>(
             }
         } else {
             // Something is waiting: send it unless the next line is already there.
-            match tokio::time::timeout(Duration::from_millis(5), reader.read_until(b'\n', &mut line)).await {
+            match tokio::time::timeout(
+                Duration::from_millis(5),
+                reader.read_until(b'\n', &mut line),
+            )
+            .await
+            {
                 Ok(read) => read.map_err(io_error)?,
                 Err(_) => {
                     if !ctx.send(std::mem::take(&mut batch)).await {
                         return Ok(());
                     }
-                    reader.read_until(b'\n', &mut line).await.map_err(io_error)?
+                    reader
+                        .read_until(b'\n', &mut line)
+                        .await
+                        .map_err(io_error)?
                 }
             }
         };
@@ -56,7 +64,11 @@ pub async fn run_reader<R: AsyncRead + Unpin>(
         if let Some(event) = line_event(&line) {
             batch.push(event);
         }
-        if batch.len() >= MAX_BATCH && !ctx.send(std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH))).await {
+        if batch.len() >= MAX_BATCH
+            && !ctx
+                .send(std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH)))
+                .await
+        {
             return Ok(());
         }
     }
@@ -79,15 +91,27 @@ fn line_event(raw: &[u8]) -> Option<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::watch;
 
     #[tokio::test]
     async fn reads_every_line_in_order_until_eof() {
-        let input: String = (0..3000).map(|i| format!("line {i}\r\n")).collect::<String>() + "\nlast";
-        let (tx, mut rx) = mpsc::channel(4);
+        let input: String = (0..3000)
+            .map(|i| format!("line {i}\r\n"))
+            .collect::<String>()
+            + "\nlast";
+        let (tx, mut rx) = crate::sources::test_support::channel(4);
         let (_stop, shutdown) = watch::channel(false);
-        let ctx = SourceContext { name: "in".into(), out: tx, shutdown, data_dir: ".".into() };
-        let task = tokio::spawn(run_reader(StdinConfig {}, std::io::Cursor::new(input.into_bytes()), ctx));
+        let ctx = SourceContext {
+            name: "in".into(),
+            out: tx,
+            shutdown,
+            data_dir: ".".into(),
+        };
+        let task = tokio::spawn(run_reader(
+            StdinConfig {},
+            std::io::Cursor::new(input.into_bytes()),
+            ctx,
+        ));
         let mut got = Vec::new();
         while let Some(batch) = rx.recv().await {
             assert!(batch.len() <= MAX_BATCH);

@@ -9,7 +9,9 @@
 //! timestamp parsing (a separate stage reads time fields).
 
 use serde_json::Value as Json;
-use sluice_sdk::{transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform, Value};
+use sluice_sdk::{
+    transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform, Value,
+};
 
 pub struct JsonParser {
     /// The field holding the text; `message` means the event's message.
@@ -33,7 +35,9 @@ impl Transform for JsonParser {
         Ok(JsonParser {
             source_field: config.string("field")?.unwrap_or_else(|| "message".into()),
             target: config.string("target")?.unwrap_or_default(),
-            message_key: config.string("message_key")?.unwrap_or_else(|| "message".into()),
+            message_key: config
+                .string("message_key")?
+                .unwrap_or_else(|| "message".into()),
         })
     }
 
@@ -55,7 +59,12 @@ impl JsonParser {
         } else {
             match event.fields.get(&self.source_field) {
                 Some(Value::String(s)) => s.as_str(),
-                Some(_) => return Err((event, format!("field `{}` is not a string", self.source_field))),
+                Some(_) => {
+                    return Err((
+                        event,
+                        format!("field `{}` is not a string", self.source_field),
+                    ))
+                }
                 None => return Err((event, format!("field `{}` is missing", self.source_field))),
             }
         };
@@ -101,7 +110,10 @@ mod tests {
         let e = &out[0].event;
         assert_eq!(out[0].error, None);
         assert_eq!(e.message, "GET /");
-        assert_eq!(e.fields.get("http.request.method"), Some(&Value::from("GET")));
+        assert_eq!(
+            e.fields.get("http.request.method"),
+            Some(&Value::from("GET"))
+        );
         assert_eq!(e.fields.get("http.status"), Some(&Value::Int(200)));
         assert_eq!(e.fields.get("tags"), Some(&Value::from(r#"["a","b"]"#)));
         assert_eq!(e.fields.get("ok"), Some(&Value::Bool(true)));
@@ -118,7 +130,10 @@ mod tests {
         assert!(out[0].error.as_deref().unwrap().contains("invalid JSON"));
         assert!(out[1].error.is_some());
         assert_eq!(out[2].error, None);
-        assert_eq!(out[2].event.message, r#"{"a":1}"#, "no message member keeps the raw line");
+        assert_eq!(
+            out[2].event.message, r#"{"a":1}"#,
+            "no message member keeps the raw line"
+        );
     }
 
     #[test]
@@ -133,7 +148,9 @@ mod tests {
 
     #[test]
     fn unknown_config_key_is_refused() {
-        let e = testing::configure::<JsonParser>(json!({"feild": "x"})).err().unwrap();
+        let e = testing::configure::<JsonParser>(json!({"feild": "x"}))
+            .err()
+            .unwrap();
         assert_eq!(e.key.as_deref(), Some("feild"));
     }
 }

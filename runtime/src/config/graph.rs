@@ -11,7 +11,12 @@ pub(super) fn validate(pipeline: &mut Pipeline) -> Result<(), ConfigError> {
         .sources
         .iter()
         .map(|s| (s.name.as_str(), "sources"))
-        .chain(pipeline.transforms.iter().map(|t| (t.name.as_str(), "transforms")))
+        .chain(
+            pipeline
+                .transforms
+                .iter()
+                .map(|t| (t.name.as_str(), "transforms")),
+        )
         .chain(pipeline.sinks.iter().map(|s| (s.name.as_str(), "sinks")));
     for (name, kind) in names {
         if let Some(first) = kinds.insert(name, kind) {
@@ -42,7 +47,11 @@ pub(super) fn validate(pipeline: &mut Pipeline) -> Result<(), ConfigError> {
                     return Err(ConfigError {
                         location: Some(input.location.clone()),
                         key: Some(format!("{kind}.{name}.inputs")),
-                        message: format!("unknown input `{}`; stages that can be inputs: {}", input.input, known.join(", ")),
+                        message: format!(
+                            "unknown input `{}`; stages that can be inputs: {}",
+                            input.input,
+                            known.join(", ")
+                        ),
                     });
                 }
                 Some(&"sinks") => {
@@ -56,7 +65,9 @@ pub(super) fn validate(pipeline: &mut Pipeline) -> Result<(), ConfigError> {
                     return Err(ConfigError {
                         location: Some(input.location.clone()),
                         key: Some(format!("{kind}.{name}.inputs")),
-                        message: format!("source `{target}` has only its main output; write `{target}`"),
+                        message: format!(
+                            "source `{target}` has only its main output; write `{target}`"
+                        ),
                     });
                 }
                 Some(_) => {}
@@ -67,7 +78,10 @@ pub(super) fn validate(pipeline: &mut Pipeline) -> Result<(), ConfigError> {
     order_transforms(pipeline)?;
 
     for source in &pipeline.sources {
-        let main = super::InputRef { stage: source.name.clone(), output: None };
+        let main = super::InputRef {
+            stage: source.name.clone(),
+            output: None,
+        };
         if pipeline.consumers(&main).is_empty() {
             return Err(ConfigError {
                 location: None,
@@ -78,7 +92,11 @@ pub(super) fn validate(pipeline: &mut Pipeline) -> Result<(), ConfigError> {
     }
     if pipeline.sources.is_empty() {
         return Err(ConfigError {
-            location: Some(super::Location { file: pipeline.file.clone(), line: 1, column: 1 }),
+            location: Some(super::Location {
+                file: pipeline.file.clone(),
+                line: 1,
+                column: 1,
+            }),
             key: Some("sources".into()),
             message: "a pipeline needs at least one [sources.NAME]".into(),
         });
@@ -89,17 +107,17 @@ pub(super) fn validate(pipeline: &mut Pipeline) -> Result<(), ConfigError> {
 /// Sorts transforms so each comes after the transforms it reads (Kahn's
 /// algorithm); whatever cannot be ordered is on a cycle, which is reported.
 fn order_transforms(pipeline: &mut Pipeline) -> Result<(), ConfigError> {
-    let transform_names: HashSet<String> = pipeline.transforms.iter().map(|t| t.name.clone()).collect();
+    let transform_names: HashSet<String> =
+        pipeline.transforms.iter().map(|t| t.name.clone()).collect();
     let mut remaining = std::mem::take(&mut pipeline.transforms);
     let mut placed: HashSet<String> = HashSet::new();
     while !remaining.is_empty() {
         let before = remaining.len();
         let mut next = Vec::new();
         for t in remaining {
-            let ready = t
-                .inputs
-                .iter()
-                .all(|i| !transform_names.contains(&i.input.stage) || placed.contains(&i.input.stage));
+            let ready = t.inputs.iter().all(|i| {
+                !transform_names.contains(&i.input.stage) || placed.contains(&i.input.stage)
+            });
             if ready {
                 placed.insert(t.name.clone());
                 pipeline.transforms.push(t);
@@ -110,7 +128,10 @@ fn order_transforms(pipeline: &mut Pipeline) -> Result<(), ConfigError> {
         remaining = next;
         if remaining.len() == before {
             let cycle = find_cycle(&remaining);
-            let first = remaining.iter().find(|t| t.name == cycle[0]).unwrap_or(&remaining[0]);
+            let first = remaining
+                .iter()
+                .find(|t| t.name == cycle[0])
+                .unwrap_or(&remaining[0]);
             return Err(ConfigError {
                 location: first.inputs.first().map(|i| i.location.clone()),
                 key: Some(format!("transforms.{}.inputs", first.name)),
@@ -123,11 +144,16 @@ fn order_transforms(pipeline: &mut Pipeline) -> Result<(), ConfigError> {
 
 /// A cycle among `stuck` transforms, as stage names with the first repeated last.
 fn find_cycle(stuck: &[super::TransformStage]) -> Vec<String> {
-    let by_name: HashMap<&str, &super::TransformStage> = stuck.iter().map(|t| (t.name.as_str(), t)).collect();
+    let by_name: HashMap<&str, &super::TransformStage> =
+        stuck.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut path: Vec<String> = vec![stuck[0].name.clone()];
     loop {
         let current = by_name[path.last().map(String::as_str).unwrap_or_default()];
-        let Some(next) = current.inputs.iter().find(|i| by_name.contains_key(i.input.stage.as_str())) else {
+        let Some(next) = current
+            .inputs
+            .iter()
+            .find(|i| by_name.contains_key(i.input.stage.as_str()))
+        else {
             return path;
         };
         if let Some(at) = path.iter().position(|n| *n == next.input.stage) {
@@ -154,7 +180,10 @@ mod tests {
 
     #[test]
     fn unknown_input_is_placed_at_the_input() {
-        let e = check(&format!("{SRC}[sinks.o]\ninputs = [\"in\", \"nope\"]\ntype = \"blackhole\"\n")).unwrap_err();
+        let e = check(&format!(
+            "{SRC}[sinks.o]\ninputs = [\"in\", \"nope\"]\ntype = \"blackhole\"\n"
+        ))
+        .unwrap_err();
         assert_eq!(e.location.as_ref().unwrap().line, 4);
         assert!(e.message.contains("nope"), "{e}");
     }
@@ -189,7 +218,10 @@ mod tests {
     #[test]
     fn unconsumed_source_and_duplicate_names_are_errors() {
         assert!(check(SRC).unwrap_err().message.contains("not an input"));
-        let e = check(&format!("{SRC}[sinks.in]\ninputs = [\"in\"]\ntype = \"blackhole\"\n")).unwrap_err();
+        let e = check(&format!(
+            "{SRC}[sinks.in]\ninputs = [\"in\"]\ntype = \"blackhole\"\n"
+        ))
+        .unwrap_err();
         assert!(e.message.contains("unique"), "{e}");
     }
 }

@@ -11,7 +11,9 @@ pub use parse::load;
 
 use crate::plugin::transform::{Grants, TransformLimits};
 use sluice_io::sinks::{blackhole::BlackholeConfig, console::ConsoleConfig, file::FileSinkConfig};
-use sluice_io::sources::{demo::DemoConfig, file::FileConfig, http::HttpConfig, stdin::StdinConfig};
+use sluice_io::sources::{
+    demo::DemoConfig, file::FileConfig, http::HttpConfig, stdin::StdinConfig,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -8,8 +8,8 @@
 
 use super::graph;
 use super::{
-    ConfigError, Input, InputRef, Location, Pipeline, SinkKind, SinkStage, SourceKind,
-    SourceStage, TransformStage,
+    ConfigError, Input, InputRef, Location, Pipeline, SinkKind, SinkStage, SourceKind, SourceStage,
+    TransformStage,
 };
 use crate::plugin::transform::{Grants, Preopen, TransformLimits};
 use serde::de::{DeserializeOwned, IntoDeserializer};
@@ -33,7 +33,11 @@ pub fn load(path: &Path, data_dir_override: Option<&Path>) -> Result<Pipeline, C
 }
 
 /// Parses pipeline text as if read from `path`.
-pub fn parse(path: &Path, text: &str, data_dir_override: Option<&Path>) -> Result<Pipeline, ConfigError> {
+pub fn parse(
+    path: &Path,
+    text: &str,
+    data_dir_override: Option<&Path>,
+) -> Result<Pipeline, ConfigError> {
     let cx = Cx { path, text };
     let root = DeTable::parse(text).map_err(|e| cx.toml_error(None, &e))?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -105,7 +109,12 @@ impl<'a> Cx<'a> {
         Location::at(self.path, self.text, span.start)
     }
 
-    fn error_at(&self, span: Range<usize>, key: Option<String>, message: impl Into<String>) -> ConfigError {
+    fn error_at(
+        &self,
+        span: Range<usize>,
+        key: Option<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError {
             location: Some(self.location(span)),
             key,
@@ -123,7 +132,11 @@ impl<'a> Cx<'a> {
 
     /// Deserializes a spanned value; serde's error keeps the span of the
     /// innermost key it was reading.
-    fn deserialize<T: DeserializeOwned>(&self, key: &str, value: Spanned<DeValue<'_>>) -> Result<T, ConfigError> {
+    fn deserialize<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        value: Spanned<DeValue<'_>>,
+    ) -> Result<T, ConfigError> {
         let whole = value.span();
         T::deserialize(value.into_deserializer()).map_err(|e| {
             let mut err = self.toml_error(Some(key.to_owned()), &e);
@@ -134,16 +147,28 @@ impl<'a> Cx<'a> {
         })
     }
 
-    fn stages<'i>(&self, kind: &'static str, value: Spanned<DeValue<'i>>) -> Result<Vec<(String, StageTable<'i>)>, ConfigError> {
+    fn stages<'i>(
+        &self,
+        kind: &'static str,
+        value: Spanned<DeValue<'i>>,
+    ) -> Result<Vec<(String, StageTable<'i>)>, ConfigError> {
         let span = value.span();
         let DeValue::Table(table) = value.into_inner() else {
-            return Err(self.error_at(span, Some(kind.to_owned()), format!("`{kind}` must be a table of stages, e.g. [{kind}.NAME]")));
+            return Err(self.error_at(
+                span,
+                Some(kind.to_owned()),
+                format!("`{kind}` must be a table of stages, e.g. [{kind}.NAME]"),
+            ));
         };
         let mut stages = Vec::new();
         for (name, stage) in table {
             let header = name.span();
             let name = name.into_inner().into_owned();
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 return Err(self.error_at(
                     header,
                     Some(format!("{kind}.{name}")),
@@ -152,19 +177,35 @@ impl<'a> Cx<'a> {
             }
             let stage_span = stage.span();
             let DeValue::Table(keys) = stage.into_inner() else {
-                return Err(self.error_at(stage_span, Some(format!("{kind}.{name}")), "a stage must be a table"));
+                return Err(self.error_at(
+                    stage_span,
+                    Some(format!("{kind}.{name}")),
+                    "a stage must be a table",
+                ));
             };
             let keys = keys
                 .into_iter()
                 .map(|(k, v)| (k.get_ref().to_string(), (k.span(), v)))
                 .collect();
-            stages.push((name.clone(), StageTable { kind, name, header, keys }));
+            stages.push((
+                name.clone(),
+                StageTable {
+                    kind,
+                    name,
+                    header,
+                    keys,
+                },
+            ));
         }
         Ok(stages)
     }
 
     /// Takes a shared key out of a stage table.
-    fn take<T: DeserializeOwned>(&self, stage: &mut StageTable<'_>, key: &str) -> Result<Option<(Range<usize>, T)>, ConfigError> {
+    fn take<T: DeserializeOwned>(
+        &self,
+        stage: &mut StageTable<'_>,
+        key: &str,
+    ) -> Result<Option<(Range<usize>, T)>, ConfigError> {
         let Some((key_span, value)) = stage.keys.remove(key) else {
             return Ok(None);
         };
@@ -172,7 +213,12 @@ impl<'a> Cx<'a> {
         Ok(Some((key_span, self.deserialize(&full_key, value)?)))
     }
 
-    fn require<T: DeserializeOwned>(&self, stage: &mut StageTable<'_>, key: &str, hint: &str) -> Result<(Range<usize>, T), ConfigError> {
+    fn require<T: DeserializeOwned>(
+        &self,
+        stage: &mut StageTable<'_>,
+        key: &str,
+        hint: &str,
+    ) -> Result<(Range<usize>, T), ConfigError> {
         self.take(stage, key)?.ok_or_else(|| {
             self.error_at(
                 stage.header.clone(),
@@ -194,9 +240,17 @@ impl<'a> Cx<'a> {
     }
 
     fn inputs(&self, stage: &mut StageTable<'_>) -> Result<Vec<Input>, ConfigError> {
-        let (span, inputs): (_, Vec<Spanned<String>>) = self.require(stage, "inputs", "the stages this one reads, e.g. inputs = [\"in\"]")?;
+        let (span, inputs): (_, Vec<Spanned<String>>) = self.require(
+            stage,
+            "inputs",
+            "the stages this one reads, e.g. inputs = [\"in\"]",
+        )?;
         if inputs.is_empty() {
-            return Err(self.error_at(span, Some(format!("{}.{}.inputs", stage.kind, stage.name)), "`inputs` is empty"));
+            return Err(self.error_at(
+                span,
+                Some(format!("{}.{}.inputs", stage.kind, stage.name)),
+                "`inputs` is empty",
+            ));
         }
         Ok(inputs
             .into_iter()
@@ -204,8 +258,14 @@ impl<'a> Cx<'a> {
                 let location = self.location(input.span());
                 let text = input.into_inner();
                 let input = match text.split_once('.') {
-                    Some((stage, output)) => InputRef { stage: stage.to_owned(), output: Some(output.to_owned()) },
-                    None => InputRef { stage: text, output: None },
+                    Some((stage, output)) => InputRef {
+                        stage: stage.to_owned(),
+                        output: Some(output.to_owned()),
+                    },
+                    None => InputRef {
+                        stage: text,
+                        output: None,
+                    },
                 };
                 Input { input, location }
             })
@@ -213,26 +273,29 @@ impl<'a> Cx<'a> {
     }
 
     fn source(&self, name: String, mut stage: StageTable<'_>) -> Result<SourceStage, ConfigError> {
-        let (span, kind): (_, String) = self.require(&mut stage, "type", "one of stdin, file, http, demo")?;
-        let kind = match kind.as_str() {
-            "stdin" => SourceKind::Stdin(self.rest(stage)?),
-            "file" => SourceKind::File(self.rest(stage)?),
-            "http" => SourceKind::Http(self.rest(stage)?),
-            "demo" => SourceKind::Demo(self.rest(stage)?),
-            other => {
-                return Err(self.error_at(
+        let (span, kind): (_, String) =
+            self.require(&mut stage, "type", "one of stdin, file, http, demo")?;
+        let kind =
+            match kind.as_str() {
+                "stdin" => SourceKind::Stdin(self.rest(stage)?),
+                "file" => SourceKind::File(self.rest(stage)?),
+                "http" => SourceKind::Http(self.rest(stage)?),
+                "demo" => SourceKind::Demo(self.rest(stage)?),
+                other => return Err(self.error_at(
                     span,
                     Some(format!("sources.{name}.type")),
-                    format!("unknown source type `{other}`; expected one of stdin, file, http, demo"),
-                ))
-            }
-        };
+                    format!(
+                        "unknown source type `{other}`; expected one of stdin, file, http, demo"
+                    ),
+                )),
+            };
         Ok(SourceStage { name, kind })
     }
 
     fn sink(&self, name: String, mut stage: StageTable<'_>) -> Result<SinkStage, ConfigError> {
         let inputs = self.inputs(&mut stage)?;
-        let (span, kind): (_, String) = self.require(&mut stage, "type", "one of console, file, blackhole")?;
+        let (span, kind): (_, String) =
+            self.require(&mut stage, "type", "one of console, file, blackhole")?;
         let kind = match kind.as_str() {
             "console" => SinkKind::Console(self.rest(stage)?),
             "file" => SinkKind::File(self.rest(stage)?),
@@ -241,35 +304,60 @@ impl<'a> Cx<'a> {
                 return Err(self.error_at(
                     span,
                     Some(format!("sinks.{name}.type")),
-                    format!("unknown sink type `{other}`; expected one of console, file, blackhole"),
+                    format!(
+                        "unknown sink type `{other}`; expected one of console, file, blackhole"
+                    ),
                 ))
             }
         };
         Ok(SinkStage { name, inputs, kind })
     }
 
-    fn transform(&self, name: String, mut stage: StageTable<'_>, base_dir: &Path) -> Result<TransformStage, ConfigError> {
+    fn transform(
+        &self,
+        name: String,
+        mut stage: StageTable<'_>,
+        base_dir: &Path,
+    ) -> Result<TransformStage, ConfigError> {
         let inputs = self.inputs(&mut stage)?;
-        let (plugin_span, plugin): (_, String) = self.require(&mut stage, "plugin", "e.g. plugin = \"builtin:json\"")?;
+        let (plugin_span, plugin): (_, String) =
+            self.require(&mut stage, "plugin", "e.g. plugin = \"builtin:json\"")?;
         let mut config_locations = HashMap::new();
         let config = match stage.keys.remove("config") {
-            Some((_, value)) => self.config_json(&format!("transforms.{name}.config"), "", value, &mut config_locations)?,
+            Some((_, value)) => self.config_json(
+                &format!("transforms.{name}.config"),
+                "",
+                value,
+                &mut config_locations,
+            )?,
             None => serde_json::Value::Object(Default::default()),
         };
         let header_location = self.location(stage.header.clone());
         let options: TransformOptions = self.rest(stage)?;
         let defaults = TransformLimits::default();
         let limits = TransformLimits {
-            memory_bytes: options.memory_limit_mb.map_or(defaults.memory_bytes, |mb| (mb as usize) << 20),
-            timeout: options.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
-            breaker_threshold: options.circuit_breaker_failures.unwrap_or(defaults.breaker_threshold),
-            breaker_cooldown: options.circuit_breaker_cooldown_ms.map_or(defaults.breaker_cooldown, Duration::from_millis),
+            memory_bytes: options
+                .memory_limit_mb
+                .map_or(defaults.memory_bytes, |mb| (mb as usize) << 20),
+            timeout: options
+                .timeout_ms
+                .map_or(defaults.timeout, Duration::from_millis),
+            breaker_threshold: options
+                .circuit_breaker_failures
+                .unwrap_or(defaults.breaker_threshold),
+            breaker_cooldown: options
+                .circuit_breaker_cooldown_ms
+                .map_or(defaults.breaker_cooldown, Duration::from_millis),
         };
-        if limits.memory_bytes > crate::plugin::engine::MAX_MEMORY_LIMIT || limits.memory_bytes == 0 {
+        if limits.memory_bytes > crate::plugin::engine::MAX_MEMORY_LIMIT || limits.memory_bytes == 0
+        {
             return Err(ConfigError {
                 location: Some(header_location),
                 key: Some(format!("transforms.{name}.memory_limit_mb")),
-                message: format!("must be between 1 and {}", crate::plugin::engine::MAX_MEMORY_LIMIT >> 20),
+                message: format!(
+                    "must be between 1 and {}",
+                    crate::plugin::engine::MAX_MEMORY_LIMIT >> 20
+                ),
             });
         }
         let grants = Grants {
@@ -278,8 +366,14 @@ impl<'a> Cx<'a> {
                 .into_iter()
                 .map(|p| {
                     let host = base_dir.join(&p.path);
-                    let guest = p.guest_path.unwrap_or_else(|| host.to_string_lossy().into_owned());
-                    Preopen { host, guest, read_only: !p.writable }
+                    let guest = p
+                        .guest_path
+                        .unwrap_or_else(|| host.to_string_lossy().into_owned());
+                    Preopen {
+                        host,
+                        guest,
+                        read_only: !p.writable,
+                    }
                 })
                 .collect(),
             env: options.env.into_iter().collect(),
@@ -313,9 +407,16 @@ impl<'a> Cx<'a> {
                 let mut map = serde_json::Map::new();
                 for (key, value) in table {
                     let key_text = key.get_ref().to_string();
-                    let child = if path.is_empty() { key_text.clone() } else { format!("{path}.{key_text}") };
+                    let child = if path.is_empty() {
+                        key_text.clone()
+                    } else {
+                        format!("{path}.{key_text}")
+                    };
                     locations.insert(child.clone(), self.location(key.span()));
-                    map.insert(key_text, self.config_json(full_key, &child, value, locations)?);
+                    map.insert(
+                        key_text,
+                        self.config_json(full_key, &child, value, locations)?,
+                    );
                 }
                 Json::Object(map)
             }
@@ -331,12 +432,19 @@ impl<'a> Cx<'a> {
             other @ (DeValue::Integer(_) | DeValue::Float(_) | DeValue::Datetime(_)) => {
                 // Let toml's own deserializer handle radixes, `_` separators,
                 // inf/nan and datetimes.
-                let value: toml::Value = self.deserialize(full_key, Spanned::new(span.clone(), other))?;
+                let value: toml::Value =
+                    self.deserialize(full_key, Spanned::new(span.clone(), other))?;
                 match value {
                     toml::Value::Integer(i) => Json::from(i),
-                    toml::Value::Float(f) => serde_json::Number::from_f64(f).map(Json::Number).ok_or_else(|| {
-                        self.error_at(span, Some(format!("{full_key}.{path}")), "a non-finite float cannot be passed to a plugin")
-                    })?,
+                    toml::Value::Float(f) => serde_json::Number::from_f64(f)
+                        .map(Json::Number)
+                        .ok_or_else(|| {
+                            self.error_at(
+                                span,
+                                Some(format!("{full_key}.{path}")),
+                                "a non-finite float cannot be passed to a plugin",
+                            )
+                        })?,
                     other => Json::String(other.to_string()),
                 }
             }

@@ -12,8 +12,8 @@ wasmtime::component::bindgen!({
     world: "transform",
 });
 
+pub use self::sluice::plugin::types;
 pub use exports::sluice::plugin::plugin as plugin_exports;
-pub use sluice::plugin::types;
 
 /// Counters and gauges a stage's plugin reports through the `host` interface.
 #[derive(Debug, Default)]
@@ -79,11 +79,11 @@ impl WasiView for StageState {
     }
 }
 
-impl sluice::plugin::types::Host for StageState {}
+impl self::sluice::plugin::types::Host for StageState {}
 
-impl sluice::plugin::host::Host for StageState {
+impl self::sluice::plugin::host::Host for StageState {
     fn log(&mut self, level: sluice::plugin::host::LogLevel, message: String) {
-        use sluice::plugin::host::LogLevel;
+        use self::sluice::plugin::host::LogLevel;
         let stage = &*self.stage;
         match level {
             LogLevel::Trace => tracing::trace!(stage, "{message}"),
@@ -95,12 +95,20 @@ impl sluice::plugin::host::Host for StageState {
     }
 
     fn counter_add(&mut self, name: String, delta: u64) {
-        let mut counters = self.metrics.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counters = self
+            .metrics
+            .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         *counters.entry(name).or_default() += delta;
     }
 
     fn gauge_set(&mut self, name: String, value: f64) {
-        let mut gauges = self.metrics.gauges.lock().unwrap_or_else(|e| e.into_inner());
+        let mut gauges = self
+            .metrics
+            .gauges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         gauges.insert(name, value);
     }
 
@@ -109,14 +117,24 @@ impl sluice::plugin::host::Host for StageState {
     }
 
     fn kv_get(&mut self, key: String) -> Option<Vec<u8>> {
-        self.kv.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned()
+        self.kv
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned()
     }
 
     fn kv_set(&mut self, key: String, value: Vec<u8>) {
-        self.kv.lock().unwrap_or_else(|e| e.into_inner()).insert(key, value);
+        self.kv
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, value);
     }
 
     fn kv_delete(&mut self, key: String) {
-        self.kv.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        self.kv
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
     }
 }

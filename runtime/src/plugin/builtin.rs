@@ -7,7 +7,10 @@ include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 /// The component bytes of `builtin:<name>`.
 pub fn get(name: &str) -> Option<&'static [u8]> {
-    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
+    BUILTINS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| *bytes)
 }
 
 /// The names of every built-in plugin, sorted.

@@ -28,9 +28,15 @@ pub enum PluginError {
         error: std::io::Error,
     },
     #[error("plugin {plugin} is not a valid component: {error:#}")]
-    Compile { plugin: String, error: wasmtime::Error },
+    Compile {
+        plugin: String,
+        error: wasmtime::Error,
+    },
     #[error("plugin {plugin} does not implement the sluice:plugin transform world: {error:#}")]
-    Link { plugin: String, error: wasmtime::Error },
+    Link {
+        plugin: String,
+        error: wasmtime::Error,
+    },
     #[error("plugin {plugin}: {message}")]
     Instantiate { plugin: String, message: String },
     #[error("unknown built-in plugin `builtin:{0}`; `sluice plugins` lists them")]
@@ -173,7 +179,10 @@ impl PluginEngine {
         let mut hasher = Sha256::new();
         hasher.update(bytes);
         let mut compat = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&self.inner.engine.precompile_compatibility_hash(), &mut compat);
+        std::hash::Hash::hash(
+            &self.inner.engine.precompile_compatibility_hash(),
+            &mut compat,
+        );
         let key = format!(
             "{:x}-{:016x}.cwasm",
             hasher.finalize(),

@@ -35,10 +35,17 @@ impl PluginRef {
             PluginRef::Builtin(name) => super::builtin::get(name)
                 .map(Cow::Borrowed)
                 .ok_or_else(|| PluginError::UnknownBuiltin(name.clone())),
-            PluginRef::File(path) => std::fs::read(path)
-                .map(Cow::Owned)
-                .map_err(|error| PluginError::Read { path: path.clone(), error }),
-            PluginRef::Registry(package) => Err(PluginError::UnsupportedSource(format!("registry:{package}"))),
+            PluginRef::File(path) => {
+                std::fs::read(path)
+                    .map(Cow::Owned)
+                    .map_err(|error| PluginError::Read {
+                        path: path.clone(),
+                        error,
+                    })
+            }
+            PluginRef::Registry(package) => Err(PluginError::UnsupportedSource(format!(
+                "registry:{package}"
+            ))),
         }
     }
 }

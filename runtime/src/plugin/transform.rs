@@ -9,7 +9,7 @@
 use super::bindings::{types, StageState, Transform, TransformPre};
 use super::bindings::{KvState, MemoryLimiter, PluginMetrics};
 use super::engine::{PluginEngine, PluginError, EPOCH_TICK};
-use sluice_event::{Event, Fields, Value};
+use sluice_event::packed::{PackedBatch, PackedError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,22 +90,39 @@ impl FailureKind {
 pub struct Failure {
     pub kind: FailureKind,
     pub reason: String,
-    pub batch: Vec<Event>,
+    pub batch: PackedBatch,
 }
 
-/// An event a plugin produced, and where it goes.
-#[derive(Debug, Clone, PartialEq)]
+/// What a plugin returned: events, the output of each, and failures.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Emitted {
-    pub output: Option<String>,
-    pub error: Option<String>,
-    pub event: Event,
+    /// Checked: its layout and text are sound.
+    pub events: PackedBatch,
+    /// Per event: 0 is the main output, n > 0 is `output_names[n - 1]`.
+    pub outputs: Vec<u32>,
+    pub output_names: Vec<String>,
+    /// Failed events as (index into `events`, reason).
+    pub errors: Vec<(u32, String)>,
+}
+
+impl Emitted {
+    /// The output name of event `i`; `None` is the main output.
+    pub fn output_of(&self, i: usize) -> Option<&str> {
+        match self.outputs.get(i).copied().unwrap_or(0) {
+            0 => None,
+            n => self.output_names.get(n as usize - 1).map(String::as_str),
+        }
+    }
 }
 
 /// Why `configure` refused the stage.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigureError {
     #[error("{message}")]
-    Rejected { key: Option<String>, message: String },
+    Rejected {
+        key: Option<String>,
+        message: String,
+    },
     #[error("{0}")]
     Instance(String),
 }
@@ -225,7 +242,14 @@ impl TransformPlugin {
         let stderr = MemoryOutputPipe::new(64 * 1024);
         let wasi = build_wasi(&self.grants, stderr.clone())
             .map_err(|e| ConfigureError::Instance(format!("cannot grant capabilities: {e:#}")))?;
-        let mut store = new_store(&self.engine, &self.stage, wasi, &self.limits, self.kv.clone(), self.metrics.clone());
+        let mut store = new_store(
+            &self.engine,
+            &self.stage,
+            wasi,
+            &self.limits,
+            self.kv.clone(),
+            self.metrics.clone(),
+        );
         let bindings = self
             .pre
             .instantiate(&mut store)
@@ -233,30 +257,44 @@ impl TransformPlugin {
         let configured = bindings
             .sluice_plugin_plugin()
             .call_configure(&mut store, &self.config_json)
-            .map_err(|e| ConfigureError::Instance(format!("configure trapped: {e:#}{}", stderr_tail(&stderr))))?;
+            .map_err(|e| {
+                ConfigureError::Instance(format!(
+                    "configure trapped: {e:#}{}",
+                    stderr_tail(&stderr)
+                ))
+            })?;
         if let Err(types::ConfigError { key, message }) = configured {
             return Err(ConfigureError::Rejected { key, message });
         }
-        Ok(Live { store, bindings, stderr })
+        Ok(Live {
+            store,
+            bindings,
+            stderr,
+        })
     }
 
     /// Runs one batch through the plugin.
-    pub fn process(&mut self, batch: Vec<Event>) -> Result<Vec<Emitted>, Failure> {
+    pub fn process(&mut self, batch: PackedBatch) -> Result<Emitted, Failure> {
         self.call(batch, |live, wit_batch| {
             live.bindings.call_process(&mut live.store, wit_batch)
         })
     }
 
     /// Asks the plugin for whatever it holds back.
-    pub fn flush(&mut self) -> Result<Vec<Emitted>, Failure> {
-        self.call(Vec::new(), |live, _| live.bindings.call_flush(&mut live.store).map(Ok))
+    pub fn flush(&mut self) -> Result<Emitted, Failure> {
+        self.call(PackedBatch::default(), |live, _| {
+            live.bindings.call_flush(&mut live.store).map(Ok)
+        })
     }
 
     fn call(
         &mut self,
-        batch: Vec<Event>,
-        f: impl FnOnce(&mut Live, &Vec<types::Event>) -> wasmtime::Result<Result<Vec<types::Emitted>, types::PluginError>>,
-    ) -> Result<Vec<Emitted>, Failure> {
+        batch: PackedBatch,
+        f: impl FnOnce(
+            &mut Live,
+            &types::Batch,
+        ) -> wasmtime::Result<Result<types::EmittedBatch, types::PluginError>>,
+    ) -> Result<Emitted, Failure> {
         if self.breaker.state() == CircuitState::Open {
             return Err(Failure {
                 kind: FailureKind::CircuitOpen,
@@ -274,31 +312,42 @@ impl TransformPlugin {
                 Err(error) => return Err(self.fail(FailureKind::Trap, error.to_string(), batch)),
             },
         };
-        let wit_batch: Vec<types::Event> = batch.into_iter().map(event_to_wit).collect();
-        live.store.set_epoch_deadline(deadline_ticks(self.limits.timeout));
+        // The columns move into the call's argument and back: no copy, and on
+        // any failure the batch is handed back as it came.
+        let wit_batch = batch_to_wit(batch);
+        live.store
+            .set_epoch_deadline(deadline_ticks(self.limits.timeout));
         let result = f(&mut live, &wit_batch);
+        let batch = batch_from_wit(wit_batch);
         match result {
             Ok(Ok(emitted)) => {
-                self.breaker.record_success();
                 self.live = Some(live);
-                Ok(emitted.into_iter().map(emitted_from_wit).collect())
+                match emitted_from_wit(emitted) {
+                    Ok(emitted) => {
+                        self.breaker.record_success();
+                        Ok(emitted)
+                    }
+                    Err(error) => Err(self.fail(
+                        FailureKind::PluginError,
+                        format!("plugin returned {error}"),
+                        batch,
+                    )),
+                }
             }
             Ok(Err(types::PluginError { message })) => {
                 // The instance is still sound; keep it.
                 self.live = Some(live);
-                let batch = wit_batch.into_iter().map(event_from_wit).collect();
                 Err(self.fail(FailureKind::PluginError, message, batch))
             }
             Err(error) => {
                 let (kind, reason) = classify(&error, &live);
                 // `live` is dropped: after a trap the instance cannot be entered again.
-                let batch = wit_batch.into_iter().map(event_from_wit).collect();
                 Err(self.fail(kind, reason, batch))
             }
         }
     }
 
-    fn fail(&mut self, kind: FailureKind, reason: String, batch: Vec<Event>) -> Failure {
+    fn fail(&mut self, kind: FailureKind, reason: String, batch: PackedBatch) -> Failure {
         if self.breaker.record_failure() {
             tracing::error!(
                 stage = %self.stage,
@@ -309,7 +358,11 @@ impl TransformPlugin {
         } else {
             tracing::warn!(stage = %self.stage, kind = kind.as_str(), "plugin failed a batch of {}: {reason}", batch.len());
         }
-        Failure { kind, reason, batch }
+        Failure {
+            kind,
+            reason,
+            batch,
+        }
     }
 }
 
@@ -350,9 +403,19 @@ pub fn describe(
         message: format!("{e:#}"),
     };
     let limits = TransformLimits::default();
-    let mut store = new_store(engine, &Arc::from(stage), WasiCtx::builder().build(), &limits, KvState::default(), Arc::default());
+    let mut store = new_store(
+        engine,
+        &Arc::from(stage),
+        WasiCtx::builder().build(),
+        &limits,
+        KvState::default(),
+        Arc::default(),
+    );
     let bindings = pre.instantiate(&mut store).map_err(instance_error)?;
-    bindings.sluice_plugin_plugin().call_describe(&mut store).map_err(instance_error)
+    bindings
+        .sluice_plugin_plugin()
+        .call_describe(&mut store)
+        .map_err(instance_error)
 }
 
 fn classify(error: &wasmtime::Error, live: &Live) -> (FailureKind, String) {
@@ -360,13 +423,24 @@ fn classify(error: &wasmtime::Error, live: &Live) -> (FailureKind, String) {
         let limit = live.store.data().limiter.limit;
         return (
             FailureKind::OutOfMemory,
-            format!("plugin exceeded its memory limit of {limit} bytes (tried to grow to {wanted})"),
+            format!(
+                "plugin exceeded its memory limit of {limit} bytes (tried to grow to {wanted})"
+            ),
         );
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => (FailureKind::Deadline, "plugin exceeded its CPU deadline".to_owned()),
-        Some(trap) => (FailureKind::Trap, format!("plugin trapped: {trap}{}", stderr_tail(&live.stderr))),
-        None => (FailureKind::Trap, format!("plugin failed: {error:#}{}", stderr_tail(&live.stderr))),
+        Some(Trap::Interrupt) => (
+            FailureKind::Deadline,
+            "plugin exceeded its CPU deadline".to_owned(),
+        ),
+        Some(trap) => (
+            FailureKind::Trap,
+            format!("plugin trapped: {trap}{}", stderr_tail(&live.stderr)),
+        ),
+        None => (
+            FailureKind::Trap,
+            format!("plugin failed: {error:#}{}", stderr_tail(&live.stderr)),
+        ),
     }
 }
 
@@ -408,60 +482,44 @@ fn build_wasi(grants: &Grants, stderr: MemoryOutputPipe) -> wasmtime::Result<Was
     Ok(builder.build())
 }
 
-fn value_to_wit(value: Value) -> types::Value {
-    match value {
-        Value::Null => types::Value::Null,
-        Value::Bool(b) => types::Value::Boolean(b),
-        Value::Int(i) => types::Value::Integer(i),
-        Value::Float(f) => types::Value::Float(f),
-        Value::String(s) => types::Value::String(s),
-        Value::Timestamp(t) => types::Value::Timestamp(t),
-    }
-}
+sluice_event::packed_batch_conversions!(types::Batch);
 
-fn value_from_wit(value: types::Value) -> Value {
-    match value {
-        types::Value::Null => Value::Null,
-        types::Value::Boolean(b) => Value::Bool(b),
-        types::Value::Integer(i) => Value::Int(i),
-        types::Value::Float(f) => Value::Float(f),
-        types::Value::String(s) => Value::String(s),
-        types::Value::Timestamp(t) => Value::Timestamp(t),
+/// Decodes and checks what a plugin returned; a malformed answer is the
+/// plugin's failure, never the host's panic.
+fn emitted_from_wit(emitted: types::EmittedBatch) -> Result<Emitted, PackedError> {
+    let events = batch_from_wit(emitted.events);
+    events.check()?;
+    if emitted.outputs.len() != events.len() {
+        return Err(PackedError::Malformed(format!(
+            "{} outputs for {} events",
+            emitted.outputs.len(),
+            events.len()
+        )));
     }
-}
-
-pub(crate) fn event_to_wit(event: Event) -> types::Event {
-    types::Event {
-        timestamp: event.timestamp,
-        ingest_timestamp: event.ingest_timestamp,
-        message: event.message,
-        fields: event
-            .fields
-            .into_inner()
-            .into_iter()
-            .map(|(name, value)| types::Field { name, value: value_to_wit(value) })
-            .collect(),
+    if let Some(bad) = emitted
+        .outputs
+        .iter()
+        .find(|&&o| o as usize > emitted.output_names.len())
+    {
+        return Err(PackedError::Malformed(format!(
+            "output index {bad} but only {} output names",
+            emitted.output_names.len()
+        )));
     }
-}
-
-fn event_from_wit(event: types::Event) -> Event {
-    let mut fields = Fields::with_capacity(event.fields.len());
-    for field in event.fields {
-        // A guest may send a name twice; the last one wins, as in a map.
-        fields.insert(field.name, value_from_wit(field.value));
+    if let Some((bad, _)) = emitted
+        .errors
+        .iter()
+        .find(|(i, _)| *i as usize >= events.len())
+    {
+        return Err(PackedError::Malformed(format!(
+            "error for event {bad} of {}",
+            events.len()
+        )));
     }
-    Event {
-        timestamp: event.timestamp,
-        ingest_timestamp: event.ingest_timestamp,
-        message: event.message,
-        fields,
-    }
-}
-
-fn emitted_from_wit(emitted: types::Emitted) -> Emitted {
-    Emitted {
-        output: emitted.output,
-        error: emitted.error,
-        event: event_from_wit(emitted.event),
-    }
+    Ok(Emitted {
+        events,
+        outputs: emitted.outputs,
+        output_names: emitted.output_names,
+        errors: emitted.errors,
+    })
 }

@@ -15,7 +15,8 @@ use std::sync::OnceLock;
 
 /// The compiled test plugin `name` (a crate under `tests/plugins/`).
 pub fn test_plugin(name: &str) -> PathBuf {
-    PathBuf::from(env!("SLUICE_TEST_PLUGIN_DIR")).join(format!("test_plugin_{}.wasm", name.replace('-', "_")))
+    PathBuf::from(env!("SLUICE_TEST_PLUGIN_DIR"))
+        .join(format!("test_plugin_{}.wasm", name.replace('-', "_")))
 }
 
 /// One engine for the whole test binary, with its own compile cache.
@@ -31,12 +32,16 @@ pub fn load(name: &str, limits: TransformLimits, grants: Grants) -> TransformPlu
     let bytes = std::fs::read(test_plugin(name)).expect("test plugin built by build.rs");
     let component = engine().compile(name, &bytes).expect("compiles");
     let pre = engine().pre_instantiate(name, &component).expect("links");
-    TransformPlugin::new(engine().clone(), name, pre, "{}".into(), limits, grants).expect("configures")
+    TransformPlugin::new(engine().clone(), name, pre, "{}".into(), limits, grants)
+        .expect("configures")
 }
 
 /// The `sluice` binary under test.
 pub fn sluice() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.env("SLUICE_CACHE_DIR", std::env::temp_dir().join("sluice-it-bin-cache"));
+    cmd.env(
+        "SLUICE_CACHE_DIR",
+        std::env::temp_dir().join("sluice-it-bin-cache"),
+    );
     cmd
 }

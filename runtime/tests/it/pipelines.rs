@@ -51,12 +51,19 @@ fn wait_for_log(child: &mut std::process::Child, needle: &str) -> std::thread::J
 }
 
 fn json_lines(bytes: &[u8]) -> Vec<Json> {
-    String::from_utf8_lossy(bytes).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
 }
 
 fn check_fails(pipeline: &Path) -> String {
     let out = sluice().arg("check").arg(pipeline).output().unwrap();
-    assert!(!out.status.success(), "check accepted {}", pipeline.display());
+    assert!(
+        !out.status.success(),
+        "check accepted {}",
+        pipeline.display()
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -78,7 +85,11 @@ fn straight_pipeline_keeps_input_order_and_parse_failures() {
         }
     }
     let out = run_with_stdin(&pipeline, &input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out.stdout);
     assert_eq!(events.len(), 5000, "nothing lost");
     for (i, e) in events.iter().enumerate() {
@@ -86,7 +97,10 @@ fn straight_pipeline_keeps_input_order_and_parse_failures() {
             assert_eq!(e["message"], format!("broken {i}"), "raw text kept");
             assert_eq!(e["fields"]["parse_error"], true);
             assert_eq!(e["fields"]["error.stage"], "parse");
-            assert!(e["fields"]["error.message"].as_str().unwrap().contains("invalid JSON"));
+            assert!(e["fields"]["error.message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid JSON"));
         } else {
             assert_eq!(e["message"], format!("m{i}"), "order kept");
             assert_eq!(e["fields"]["n"], i);
@@ -114,7 +128,13 @@ fn a_trapping_plugin_sends_its_batch_to_errors_and_the_pipeline_goes_on() {
         ),
     );
     // Once the pipeline runs, a pause between lines puts each in its own batch.
-    let mut child = sluice().arg("run").arg(&pipeline).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = sluice()
+        .arg("run")
+        .arg(&pipeline)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stderr = wait_for_log(&mut child, "pipelines built");
     let mut stdin = child.stdin.take().unwrap();
     for line in ["one", "panic", "two"] {
@@ -126,13 +146,19 @@ fn a_trapping_plugin_sends_its_batch_to_errors_and_the_pipeline_goes_on() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{}", stderr.join().unwrap());
     let good = json_lines(&std::fs::read(good).unwrap());
-    let messages: Vec<_> = good.iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect();
+    let messages: Vec<_> = good
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(messages, ["one", "two"]);
     let dead = json_lines(&std::fs::read(errors).unwrap());
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["message"], "panic");
     let reason = dead[0]["fields"]["error.message"].as_str().unwrap();
-    assert!(reason.starts_with("trap:") && reason.contains("asked to panic"), "{reason}");
+    assert!(
+        reason.starts_with("trap:") && reason.contains("asked to panic"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -140,9 +166,16 @@ fn config_errors_name_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let src = "[sources.in]\ntype = \"stdin\"\n";
 
-    let p = write(dir.path(), "sink.toml", &format!("{src}[sinks.out]\ninputs = [\"in\"]\ntype = \"console\"\nencodng = \"json\"\n"));
+    let p = write(
+        dir.path(),
+        "sink.toml",
+        &format!("{src}[sinks.out]\ninputs = [\"in\"]\ntype = \"console\"\nencodng = \"json\"\n"),
+    );
     let err = check_fails(&p);
-    assert!(err.contains("sink.toml:6:") && err.contains("encodng"), "{err}");
+    assert!(
+        err.contains("sink.toml:6:") && err.contains("encodng"),
+        "{err}"
+    );
 
     let p = write(
         dir.path(),
@@ -150,7 +183,10 @@ fn config_errors_name_file_line_and_key() {
         &format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\nconfig.feild = \"x\"\n[sinks.o]\ninputs = [\"t\"]\ntype = \"blackhole\"\n"),
     );
     let err = check_fails(&p);
-    assert!(err.contains("plugin-config.toml:6:") && err.contains("feild"), "the plugin's refusal is placed: {err}");
+    assert!(
+        err.contains("plugin-config.toml:6:") && err.contains("feild"),
+        "the plugin's refusal is placed: {err}"
+    );
 
     let p = write(
         dir.path(),
@@ -158,7 +194,10 @@ fn config_errors_name_file_line_and_key() {
         &format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:nope\"\n[sinks.o]\ninputs = [\"t\"]\ntype = \"blackhole\"\n"),
     );
     let err = check_fails(&p);
-    assert!(err.contains("unknown-plugin.toml:5:") && err.contains("builtin:nope"), "{err}");
+    assert!(
+        err.contains("unknown-plugin.toml:5:") && err.contains("builtin:nope"),
+        "{err}"
+    );
 
     let p = write(
         dir.path(),
@@ -166,7 +205,10 @@ fn config_errors_name_file_line_and_key() {
         &format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\n[sinks.o]\ninputs = [\"t.nope\"]\ntype = \"blackhole\"\n"),
     );
     let err = check_fails(&p);
-    assert!(err.contains("bad-output.toml:7:") && err.contains("no output `nope`"), "{err}");
+    assert!(
+        err.contains("bad-output.toml:7:") && err.contains("no output `nope`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -177,7 +219,12 @@ fn every_shipped_pipeline_checks() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "toml") {
             let out = sluice().arg("check").arg(&path).output().unwrap();
-            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             checked += 1;
         }
     }

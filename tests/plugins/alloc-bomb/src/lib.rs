@@ -1,6 +1,8 @@
 //! A test plugin that allocates without bound when a batch holds a message
 //! `bomb`, to prove the memory limit; other batches pass through.
-use sluice_sdk::{transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform};
+use sluice_sdk::{
+    transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform,
+};
 
 pub struct Bomb;
 

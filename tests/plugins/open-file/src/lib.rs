@@ -1,7 +1,9 @@
 //! A test plugin that tries to read the file named by each event's message
 //! and records what happened, to prove a plugin sees no filesystem unless
 //! its stage grants one. Also reports whether it sees any environment.
-use sluice_sdk::{transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform};
+use sluice_sdk::{
+    transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform,
+};
 
 pub struct OpenFile;
 

@@ -1,7 +1,9 @@
 //! A test plugin that panics when a batch holds a message `panic`, and
 //! counts the batches it has seen in the host's key-value state, to prove a
 //! rebuilt instance still sees it.
-use sluice_sdk::{transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform};
+use sluice_sdk::{
+    transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform,
+};
 
 pub struct Panicky;
 

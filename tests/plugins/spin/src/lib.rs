@@ -1,6 +1,8 @@
 //! A test plugin that loops forever when a batch holds a message `spin`, to
 //! prove the CPU deadline; other batches pass through.
-use sluice_sdk::{transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform};
+use sluice_sdk::{
+    transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform,
+};
 
 pub struct Spin;
 
