@@ -54,23 +54,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    // Building happens outside the async runtime: a plugin's `configure` may
+    // use WASI (grok reading `patterns_dir`), whose sync bindings block on
+    // their own runtime.
+    let result = match cli.command {
+        Command::Run { files, data_dir } => run(&files, data_dir.as_deref()),
+        Command::Check { files } => check(&files),
+        Command::Plugins { json } => plugins(json),
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Run { files, data_dir } => run(&files, data_dir.as_deref()).await,
-            Command::Check { files } => check(&files),
-            Command::Plugins { json } => plugins(json),
-        }
-    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -133,7 +124,7 @@ fn check(files: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-async fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<()> {
+fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<()> {
     let engine = engine()?;
     let started = std::time::Instant::now();
     let built = build_all(files, data_dir, &engine)?;
@@ -142,7 +133,14 @@ async fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<()> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "pipelines built"
     );
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run_built(built))
+}
 
+async fn run_built(built: Vec<BuiltPipeline>) -> Result<()> {
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
