@@ -275,20 +275,21 @@ impl<'a> Cx<'a> {
     fn source(&self, name: String, mut stage: StageTable<'_>) -> Result<SourceStage, ConfigError> {
         let (span, kind): (_, String) =
             self.require(&mut stage, "type", "one of stdin, file, http, demo")?;
-        let kind =
-            match kind.as_str() {
-                "stdin" => SourceKind::Stdin(self.rest(stage)?),
-                "file" => SourceKind::File(self.rest(stage)?),
-                "http" => SourceKind::Http(self.rest(stage)?),
-                "demo" => SourceKind::Demo(self.rest(stage)?),
-                other => return Err(self.error_at(
+        let kind = match kind.as_str() {
+            "stdin" => SourceKind::Stdin(self.rest(stage)?),
+            "file" => SourceKind::File(self.rest(stage)?),
+            "http" => SourceKind::Http(self.rest(stage)?),
+            "demo" => SourceKind::Demo(self.rest(stage)?),
+            other => {
+                return Err(self.error_at(
                     span,
                     Some(format!("sources.{name}.type")),
                     format!(
                         "unknown source type `{other}`; expected one of stdin, file, http, demo"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         Ok(SourceStage { name, kind })
     }
 
@@ -377,6 +378,7 @@ impl<'a> Cx<'a> {
                 })
                 .collect(),
             env: options.env.into_iter().collect(),
+            allowed_addrs: self.resolve_hosts(&name, options.allow_hosts)?,
         };
         Ok(TransformStage {
             name,
@@ -390,6 +392,32 @@ impl<'a> Cx<'a> {
             grants,
             flush_interval: Duration::from_millis(options.flush_interval_ms.unwrap_or(1000)),
         })
+    }
+
+    /// Resolves `allow_hosts` once, when the pipeline is built; a name that
+    /// does not resolve is an error at its line.
+    fn resolve_hosts(
+        &self,
+        stage: &str,
+        hosts: Vec<Spanned<String>>,
+    ) -> Result<Vec<std::net::SocketAddr>, ConfigError> {
+        use std::net::ToSocketAddrs;
+        let mut addrs = Vec::new();
+        for host in hosts {
+            let span = host.span();
+            let resolved = host.get_ref().to_socket_addrs().map_err(|e| {
+                self.error_at(
+                    span,
+                    Some(format!("transforms.{stage}.allow_hosts")),
+                    format!(
+                        "cannot resolve `{}` (expected host:port): {e}",
+                        host.get_ref()
+                    ),
+                )
+            })?;
+            addrs.extend(resolved);
+        }
+        Ok(addrs)
     }
 
     /// Turns a `config` value into JSON, recording where each key was written.
@@ -472,6 +500,9 @@ struct TransformOptions {
     /// Environment variables the plugin may see.
     #[serde(default)]
     env: BTreeMap<String, String>,
+    /// `host:port` pairs the plugin may connect to; nothing else is reachable.
+    #[serde(default)]
+    allow_hosts: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -528,6 +559,24 @@ mod tests {
         assert_eq!(t.config["x"], 16);
         assert_eq!(t.config_location(Some("patterns[0]")).line, 6);
         assert_eq!(t.config_location(Some("x")).line, 7);
+    }
+
+    #[test]
+    fn allow_hosts_resolve_at_load_and_bad_ones_are_placed() {
+        let text = |hosts: &str| {
+            format!(
+                "[sources.in]\ntype = \"stdin\"\n[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\n\
+                 allow_hosts = [{hosts}]\n[sinks.o]\ninputs=[\"t\"]\ntype=\"blackhole\"\n"
+            )
+        };
+        let p = parse(Path::new("p.toml"), &text("\"127.0.0.1:9000\""), None).unwrap();
+        assert_eq!(
+            p.transforms[0].grants.allowed_addrs,
+            vec!["127.0.0.1:9000".parse().unwrap()]
+        );
+        let e = err(&text("\"127.0.0.1:9000\", \"no port here\""));
+        assert_eq!(e.location.as_ref().unwrap().line, 6, "{e}");
+        assert!(e.message.contains("no port here"), "{e}");
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct Preopen {
 pub struct Grants {
     pub preopens: Vec<Preopen>,
     pub env: Vec<(String, String)>,
+    /// Addresses the plugin may connect or send to (resolved from the
+    /// stage's `allow_hosts` when the pipeline is built). Empty: no network.
+    pub allowed_addrs: Vec<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -478,6 +481,24 @@ fn build_wasi(grants: &Grants, stderr: MemoryOutputPipe) -> wasmtime::Result<Was
             FsPerms::ReadWrite
         };
         builder.preopened_dir(&preopen.host, &preopen.guest, perms)?;
+    }
+    let network = !grants.allowed_addrs.is_empty();
+    builder
+        .allow_tcp(network)
+        .allow_udp(network)
+        .allow_ip_name_lookup(false);
+    if network {
+        let allowed: Arc<[std::net::SocketAddr]> = grants.allowed_addrs.clone().into();
+        builder.socket_addr_check(move |addr, addr_use| {
+            use wasmtime_wasi::sockets::SocketAddrUse;
+            let ok = match addr_use {
+                // The implicit bind to an ephemeral port before an outgoing
+                // connection; listening on a chosen port is not granted.
+                SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.port() == 0,
+                _ => allowed.contains(&addr),
+            };
+            Box::pin(async move { ok })
+        });
     }
     Ok(builder.build())
 }

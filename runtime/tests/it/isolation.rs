@@ -146,6 +146,7 @@ fn no_filesystem_or_environment_unless_granted() {
             read_only: true,
         }],
         env: vec![("REGION".into(), "eu".into())],
+        allowed_addrs: vec![],
     };
     let mut granted = load("open-file", limits(), grants);
     let out = granted.process(batch(&[&path, "/etc/passwd"])).unwrap();
@@ -188,5 +189,43 @@ fn compiled_code_is_cached_by_content_and_a_damaged_entry_is_recompiled() {
     assert!(
         std::fs::metadata(&entries[0]).unwrap().len() > 1000,
         "the entry was rewritten"
+    );
+}
+
+#[test]
+fn no_network_unless_the_address_is_granted() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("tcp:{}", listener.local_addr().unwrap());
+    let elsewhere = format!("tcp:{}", other.local_addr().unwrap());
+
+    let mut denied = load("open-file", limits(), Grants::default());
+    let out = events(&denied.process(batch(&[&target])).unwrap().events);
+    assert!(
+        out[0].fields.get("connected").is_none(),
+        "connected without a grant"
+    );
+    assert!(out[0].fields.get("connect_error").is_some());
+
+    let grants = Grants {
+        allowed_addrs: vec![listener.local_addr().unwrap()],
+        ..Grants::default()
+    };
+    let mut granted = load("open-file", limits(), grants);
+    let out = events(
+        &granted
+            .process(batch(&[&target, &elsewhere]))
+            .unwrap()
+            .events,
+    );
+    assert_eq!(
+        out[0].fields.get("connected"),
+        Some(&Value::Bool(true)),
+        "{:?}",
+        out[0].fields
+    );
+    assert!(
+        out[1].fields.get("connected").is_none(),
+        "only the granted address is reachable"
     );
 }

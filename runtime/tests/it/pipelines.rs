@@ -249,8 +249,15 @@ fn grok_contract_pipeline_captures_apache_fields_and_keeps_failures() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = write(dir.path(), "that.toml", GROK_CONTRACT);
     let line = r#"83.149.9.216 - - [24/Feb/2015:23:13:42 +0000] "GET /presentations/logstash-monitorama-2013/images/kibana-search.png HTTP/1.1" 200 203023 "http://semicomplete.com/presentations/logstash-monitorama-2013/" "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1)""#;
-    let out = run_with_stdin(&pipeline, &format!("{line}\nthis line matches nothing at all\n{line}\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_with_stdin(
+        &pipeline,
+        &format!("{line}\nthis line matches nothing at all\n{line}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out.stdout);
     assert_eq!(events.len(), 3);
     let f = &events[0]["fields"];
@@ -259,17 +266,27 @@ fn grok_contract_pipeline_captures_apache_fields_and_keeps_failures() {
     assert_eq!(f["response"], "200");
     assert_eq!(f["bytes"], "203023");
     // As in Logstash legacy mode, QS captures keep their quotes.
-    assert_eq!(f["agent"], "\"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1)\"");
+    assert_eq!(
+        f["agent"],
+        "\"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1)\""
+    );
     assert_eq!(events[0]["message"], line);
     assert_eq!(events[1]["message"], "this line matches nothing at all");
     assert_eq!(events[1]["fields"]["parse_error"], true);
-    assert!(events[1]["fields"]["error.message"].as_str().unwrap().contains("no grok pattern matched"));
-    assert_eq!(events[2]["fields"]["clientip"], "83.149.9.216", "order follows input");
+    assert!(events[1]["fields"]["error.message"]
+        .as_str()
+        .unwrap()
+        .contains("no grok pattern matched"));
+    assert_eq!(
+        events[2]["fields"]["clientip"], "83.149.9.216",
+        "order follows input"
+    );
 }
 
 #[test]
 fn grok_patterns_dir_loads_the_logstash_library_unchanged() {
-    let logstash = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/grok-patterns/patterns/legacy");
+    let logstash = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/grok-patterns/patterns/legacy");
     assert!(logstash.is_dir(), "{} is missing", logstash.display());
     let dir = tempfile::tempdir().unwrap();
     let pipeline = write(
@@ -282,16 +299,26 @@ fn grok_patterns_dir_loads_the_logstash_library_unchanged() {
             logstash.display()
         ),
     );
-    let linux = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub/Linux_2k.log")).unwrap();
+    let linux = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub/Linux_2k.log"),
+    )
+    .unwrap();
     let input = format!(
         "1402743601.123 [0 127.0.0.1:6379] \"SET\" \"k\" \"v\"\n{}\n",
         linux.lines().take(50).collect::<Vec<_>>().join("\n")
     );
     let out = run_with_stdin(&pipeline, &input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let events = json_lines(&out.stdout);
     assert_eq!(events.len(), 51);
-    assert_eq!(events[0]["fields"]["command"], "SET", "a name only the Logstash files define");
+    assert_eq!(
+        events[0]["fields"]["command"], "SET",
+        "a name only the Logstash files define"
+    );
     assert_eq!(events[0]["fields"]["client"], "127.0.0.1");
     for e in &events[1..] {
         assert!(e["fields"].get("parse_error").is_none(), "{e}");
