@@ -325,3 +325,58 @@ fn grok_patterns_dir_loads_the_logstash_library_unchanged() {
         assert_eq!(e["fields"]["logsource"], "combo");
     }
 }
+
+/// A sink that cannot write holds back the whole pipeline: the file source
+/// stops reading (its checkpoint stalls far short of the file's end), and
+/// once the sink drains, every line arrives in order.
+#[test]
+fn a_blocked_sink_backpressures_the_source_and_nothing_is_lost() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.log");
+    let lines = 100_000;
+    let json: String = (0..lines).map(|i| format!("{{\"message\":\"line {i:07} {}\"}}\n", "x".repeat(80))).collect();
+    std::fs::write(&input, &json).unwrap();
+    let text: String = (0..lines).map(|i| format!("line {i:07} {}\n", "x".repeat(80))).collect();
+    let data = dir.path().join("data");
+    let pipeline = write(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "data_dir = \"{}\"\n[sources.in]\ntype = \"file\"\ninclude = [\"{}\"]\nread_from = \"beginning\"\n\
+             [transforms.parse]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\n\
+             [sinks.out]\ninputs = [\"parse\"]\ntype = \"console\"\nencoding = \"text\"\n",
+            data.display(),
+            input.display()
+        ),
+    );
+    // Nobody reads stdout yet: the console sink blocks once the pipe is full.
+    let mut child = sluice().arg("run").arg(&pipeline).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let checkpoint = data.join("checkpoints/in.json");
+    let offset = std::fs::read_to_string(&checkpoint)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Json>(&t).ok())
+        .and_then(|c| c["files"][0]["offset"].as_u64())
+        .unwrap_or(0);
+    assert!(
+        offset < json.len() as u64 / 2,
+        "the source read {offset} of {} bytes while the sink was blocked",
+        json.len()
+    );
+    // Drain: every line arrives, in order.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    while out.iter().filter(|&&b| b == b'\n').count() < lines {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "output ended early");
+        out.extend_from_slice(&buf[..n]);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let got: Vec<&str> = std::str::from_utf8(&out).unwrap().lines().collect();
+    let want: Vec<&str> = text.lines().collect();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "lines arrived out of order or changed");
+}
