@@ -379,6 +379,49 @@ impl PackedBatch {
     }
 }
 
+/// Defines `batch_to_wit` and `batch_from_wit` between [`PackedBatch`] and a
+/// bindings crate's generated `batch` record (`$wit`), which has the same
+/// columns; both directions only move the vectors.
+#[macro_export]
+macro_rules! packed_batch_conversions {
+    ($wit:path) => {
+        fn batch_to_wit(b: $crate::packed::PackedBatch) -> $wit {
+            $wit {
+                arena: b.arena,
+                timestamps: b.timestamps,
+                ingest_timestamps: b.ingest_timestamps,
+                message_offsets: b.message_offsets,
+                message_lens: b.message_lens,
+                field_counts: b.field_counts,
+                field_name_offsets: b.field_name_offsets,
+                field_name_lens: b.field_name_lens,
+                field_kinds: b.field_kinds,
+                field_numbers: b.field_numbers,
+                field_text_offsets: b.field_text_offsets,
+                field_text_lens: b.field_text_lens,
+            }
+        }
+
+        #[allow(dead_code)]
+        fn batch_from_wit(b: $wit) -> $crate::packed::PackedBatch {
+            $crate::packed::PackedBatch {
+                arena: b.arena,
+                timestamps: b.timestamps,
+                ingest_timestamps: b.ingest_timestamps,
+                message_offsets: b.message_offsets,
+                message_lens: b.message_lens,
+                field_counts: b.field_counts,
+                field_name_offsets: b.field_name_offsets,
+                field_name_lens: b.field_name_lens,
+                field_kinds: b.field_kinds,
+                field_numbers: b.field_numbers,
+                field_text_offsets: b.field_text_offsets,
+                field_text_lens: b.field_text_lens,
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,47 +484,4 @@ mod tests {
         packed.arena[0] = 0xff;
         assert!(packed.decode().is_err());
     }
-}
-
-/// Defines `batch_to_wit` and `batch_from_wit` between [`PackedBatch`] and a
-/// bindings crate's generated `batch` record (`$wit`), which has the same
-/// columns; both directions only move the vectors.
-#[macro_export]
-macro_rules! packed_batch_conversions {
-    ($wit:path) => {
-        fn batch_to_wit(b: $crate::packed::PackedBatch) -> $wit {
-            $wit {
-                arena: b.arena,
-                timestamps: b.timestamps,
-                ingest_timestamps: b.ingest_timestamps,
-                message_offsets: b.message_offsets,
-                message_lens: b.message_lens,
-                field_counts: b.field_counts,
-                field_name_offsets: b.field_name_offsets,
-                field_name_lens: b.field_name_lens,
-                field_kinds: b.field_kinds,
-                field_numbers: b.field_numbers,
-                field_text_offsets: b.field_text_offsets,
-                field_text_lens: b.field_text_lens,
-            }
-        }
-
-        #[allow(dead_code)]
-        fn batch_from_wit(b: $wit) -> $crate::packed::PackedBatch {
-            $crate::packed::PackedBatch {
-                arena: b.arena,
-                timestamps: b.timestamps,
-                ingest_timestamps: b.ingest_timestamps,
-                message_offsets: b.message_offsets,
-                message_lens: b.message_lens,
-                field_counts: b.field_counts,
-                field_name_offsets: b.field_name_offsets,
-                field_name_lens: b.field_name_lens,
-                field_kinds: b.field_kinds,
-                field_numbers: b.field_numbers,
-                field_text_offsets: b.field_text_offsets,
-                field_text_lens: b.field_text_lens,
-            }
-        }
-    };
 }

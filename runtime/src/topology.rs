@@ -273,7 +273,7 @@ impl Router {
         self.send_to(None, main).await;
     }
 
-    async fn route_failure(&mut self, failure: Failure) {
+    async fn route_failure(&mut self, failure: Box<Failure>) {
         let reason = format!("{}: {}", failure.kind.as_str(), failure.reason);
         let extra = error_fields(&self.stage, &reason);
         let mut batch = Batch::with_capacity(failure.batch.len(), 384);

@@ -277,14 +277,14 @@ impl TransformPlugin {
     }
 
     /// Runs one batch through the plugin.
-    pub fn process(&mut self, batch: PackedBatch) -> Result<Emitted, Failure> {
+    pub fn process(&mut self, batch: PackedBatch) -> Result<Emitted, Box<Failure>> {
         self.call(batch, |live, wit_batch| {
             live.bindings.call_process(&mut live.store, wit_batch)
         })
     }
 
     /// Asks the plugin for whatever it holds back.
-    pub fn flush(&mut self) -> Result<Emitted, Failure> {
+    pub fn flush(&mut self) -> Result<Emitted, Box<Failure>> {
         self.call(PackedBatch::default(), |live, _| {
             live.bindings.call_flush(&mut live.store).map(Ok)
         })
@@ -297,16 +297,16 @@ impl TransformPlugin {
             &mut Live,
             &types::Batch,
         ) -> wasmtime::Result<Result<types::EmittedBatch, types::PluginError>>,
-    ) -> Result<Emitted, Failure> {
+    ) -> Result<Emitted, Box<Failure>> {
         if self.breaker.state() == CircuitState::Open {
-            return Err(Failure {
+            return Err(Box::new(Failure {
                 kind: FailureKind::CircuitOpen,
                 reason: format!(
                     "circuit open after {} consecutive failures",
                     self.breaker.consecutive_failures
                 ),
                 batch,
-            });
+            }));
         }
         let mut live = match self.live.take() {
             Some(live) => live,
@@ -350,7 +350,7 @@ impl TransformPlugin {
         }
     }
 
-    fn fail(&mut self, kind: FailureKind, reason: String, batch: PackedBatch) -> Failure {
+    fn fail(&mut self, kind: FailureKind, reason: String, batch: PackedBatch) -> Box<Failure> {
         if self.breaker.record_failure() {
             tracing::error!(
                 stage = %self.stage,
@@ -361,11 +361,11 @@ impl TransformPlugin {
         } else {
             tracing::warn!(stage = %self.stage, kind = kind.as_str(), "plugin failed a batch of {}: {reason}", batch.len());
         }
-        Failure {
+        Box::new(Failure {
             kind,
             reason,
             batch,
-        }
+        })
     }
 }
 

@@ -335,9 +335,13 @@ fn a_blocked_sink_backpressures_the_source_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("big.log");
     let lines = 100_000;
-    let json: String = (0..lines).map(|i| format!("{{\"message\":\"line {i:07} {}\"}}\n", "x".repeat(80))).collect();
+    let json: String = (0..lines)
+        .map(|i| format!("{{\"message\":\"line {i:07} {}\"}}\n", "x".repeat(80)))
+        .collect();
     std::fs::write(&input, &json).unwrap();
-    let text: String = (0..lines).map(|i| format!("line {i:07} {}\n", "x".repeat(80))).collect();
+    let text: String = (0..lines)
+        .map(|i| format!("line {i:07} {}\n", "x".repeat(80)))
+        .collect();
     let data = dir.path().join("data");
     let pipeline = write(
         dir.path(),
@@ -351,7 +355,13 @@ fn a_blocked_sink_backpressures_the_source_and_nothing_is_lost() {
         ),
     );
     // Nobody reads stdout yet: the console sink blocks once the pipe is full.
-    let mut child = sluice().arg("run").arg(&pipeline).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = sluice()
+        .arg("run")
+        .arg(&pipeline)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(3));
     let checkpoint = data.join("checkpoints/in.json");
     let offset = std::fs::read_to_string(&checkpoint)
