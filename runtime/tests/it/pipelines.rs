@@ -165,50 +165,36 @@ fn a_trapping_plugin_sends_its_batch_to_errors_and_the_pipeline_goes_on() {
 fn config_errors_name_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let src = "[sources.in]\ntype = \"stdin\"\n";
-
-    let p = write(
-        dir.path(),
-        "sink.toml",
-        &format!("{src}[sinks.out]\ninputs = [\"in\"]\ntype = \"console\"\nencodng = \"json\"\n"),
-    );
-    let err = check_fails(&p);
-    assert!(
-        err.contains("sink.toml:6:") && err.contains("encodng"),
-        "{err}"
-    );
-
-    let p = write(
-        dir.path(),
-        "plugin-config.toml",
-        &format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\nconfig.feild = \"x\"\n[sinks.o]\ninputs = [\"t\"]\ntype = \"blackhole\"\n"),
-    );
-    let err = check_fails(&p);
-    assert!(
-        err.contains("plugin-config.toml:6:") && err.contains("feild"),
-        "the plugin's refusal is placed: {err}"
-    );
-
-    let p = write(
-        dir.path(),
-        "unknown-plugin.toml",
-        &format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:nope\"\n[sinks.o]\ninputs = [\"t\"]\ntype = \"blackhole\"\n"),
-    );
-    let err = check_fails(&p);
-    assert!(
-        err.contains("unknown-plugin.toml:5:") && err.contains("builtin:nope"),
-        "{err}"
-    );
-
-    let p = write(
-        dir.path(),
-        "bad-output.toml",
-        &format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\n[sinks.o]\ninputs = [\"t.nope\"]\ntype = \"blackhole\"\n"),
-    );
-    let err = check_fails(&p);
-    assert!(
-        err.contains("bad-output.toml:7:") && err.contains("no output `nope`"),
-        "{err}"
-    );
+    let to_t = "[sinks.o]\ninputs = [\"t\"]\ntype = \"blackhole\"\n";
+    // (file, pipeline, where the error must point, what it must name)
+    let cases = [
+        ("sink.toml", format!("{src}[sinks.out]\ninputs = [\"in\"]\ntype = \"console\"\nencodng = \"json\"\n"), "sink.toml:6:", "encodng"),
+        (
+            "plugin-config.toml",
+            format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\nconfig.feild = \"x\"\n{to_t}"),
+            "plugin-config.toml:6:",
+            "feild",
+        ),
+        (
+            "unknown-plugin.toml",
+            format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:nope\"\n{to_t}"),
+            "unknown-plugin.toml:5:",
+            "builtin:nope",
+        ),
+        (
+            "bad-output.toml",
+            format!("{src}[transforms.t]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\n[sinks.o]\ninputs = [\"t.nope\"]\ntype = \"blackhole\"\n"),
+            "bad-output.toml:7:",
+            "no output `nope`",
+        ),
+    ];
+    for (file, text, location, named) in cases {
+        let err = check_fails(&write(dir.path(), file, &text));
+        assert!(
+            err.contains(location) && err.contains(named),
+            "{file}: {err}"
+        );
+    }
 }
 
 #[test]
