@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use sluice::config;
+use sluice::plugin::bindings::types::Role;
 use sluice::plugin::{builtin, PluginEngine, PluginRef};
 use sluice::topology::{self, BuiltPipeline};
 use std::path::{Path, PathBuf};
@@ -213,7 +214,7 @@ fn plugins(json: bool) -> Result<()> {
                     "plugin": label,
                     "name": info.name,
                     "version": info.version,
-                    "role": format!("{:?}", info.role).to_lowercase(),
+                    "role": role_name(info.role),
                     "description": info.description,
                     "outputs": info.outputs,
                     "config": info.config_keys.iter().map(|k| serde_json::json!({
@@ -226,7 +227,7 @@ fn plugins(json: bool) -> Result<()> {
         return Ok(());
     }
     for (label, info) in &all {
-        println!("{label}  {} {}  ({:?})", info.name, info.version, info.role);
+        println!("{label}  {} {}  ({})", info.name, info.version, role_name(info.role));
         if !info.description.is_empty() {
             println!("    {}", info.description);
         }
@@ -240,4 +241,13 @@ fn plugins(json: bool) -> Result<()> {
         println!("    outputs: main, {}", info.outputs.join(", "));
     }
     Ok(())
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Transform => "transform",
+        Role::AlertEvaluator => "alert-evaluator",
+        Role::Source => "source",
+        Role::Sink => "sink",
+    }
 }
