@@ -227,7 +227,12 @@ fn plugins(json: bool) -> Result<()> {
         return Ok(());
     }
     for (label, info) in &all {
-        println!("{label}  {} {}  ({})", info.name, info.version, role_name(info.role));
+        println!(
+            "{label}  {} {}  ({})",
+            info.name,
+            info.version,
+            role_name(info.role)
+        );
         if !info.description.is_empty() {
             println!("    {}", info.description);
         }

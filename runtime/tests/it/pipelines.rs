@@ -380,16 +380,40 @@ fn a_blocked_sink_backpressures_the_source_and_nothing_is_lost() {
 #[test]
 fn cli_lists_builtins_with_their_describe_output_and_helps_every_command() {
     let out = sluice().args(["plugins", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list: Json = serde_json::from_slice(&out.stdout).unwrap();
-    let grok = list.as_array().unwrap().iter().find(|p| p["plugin"] == "builtin:grok").expect("grok is built in");
+    let grok = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["plugin"] == "builtin:grok")
+        .expect("grok is built in");
     assert_eq!(grok["role"], "transform");
-    let keys: Vec<&str> = grok["config"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
-    assert!(keys.contains(&"patterns") && keys.contains(&"patterns_dir"), "{keys:?}");
-    assert!(list.as_array().unwrap().iter().any(|p| p["plugin"] == "builtin:json"));
+    let keys: Vec<&str> = grok["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"patterns") && keys.contains(&"patterns_dir"),
+        "{keys:?}"
+    );
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["plugin"] == "builtin:json"));
     for command in ["run", "check", "plugins"] {
         let out = sluice().args([command, "--help"]).output().unwrap();
         assert!(out.status.success());
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: sluice"), "{command}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: sluice"),
+            "{command}"
+        );
     }
 }
