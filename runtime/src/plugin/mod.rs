@@ -10,6 +10,7 @@
 //! - [`source`]: where a stage's `plugin = "..."` comes from.
 
 pub mod bindings;
+mod breaker;
 pub mod builtin;
 pub mod engine;
 pub mod source;

@@ -8,11 +8,13 @@
 
 use super::bindings::{types, StageState, Transform, TransformPre};
 use super::bindings::{KvState, MemoryLimiter, PluginMetrics};
+use super::breaker::CircuitBreaker;
+pub use super::breaker::CircuitState;
 use super::engine::{PluginEngine, PluginError, EPOCH_TICK};
 use sluice_event::packed::{PackedBatch, PackedError};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -130,49 +132,6 @@ pub enum ConfigureError {
     Instance(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CircuitState {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
-/// Opens after `threshold` consecutive failures; after `cooldown` lets one
-/// batch through, which closes it on success or reopens it on failure.
-#[derive(Debug)]
-struct CircuitBreaker {
-    threshold: u32,
-    cooldown: Duration,
-    consecutive_failures: u32,
-    open_until: Option<Instant>,
-    times_opened: u64,
-}
-
-impl CircuitBreaker {
-    fn state(&self) -> CircuitState {
-        match self.open_until {
-            None => CircuitState::Closed,
-            Some(until) if Instant::now() < until => CircuitState::Open,
-            Some(_) => CircuitState::HalfOpen,
-        }
-    }
-    fn record_success(&mut self) {
-        self.consecutive_failures = 0;
-        self.open_until = None;
-    }
-    /// Returns true when this failure opened the circuit.
-    fn record_failure(&mut self) -> bool {
-        self.consecutive_failures += 1;
-        let was_closed = self.open_until.is_none();
-        if self.consecutive_failures >= self.threshold || !was_closed {
-            self.open_until = Some(Instant::now() + self.cooldown);
-            self.times_opened += 1;
-            return true;
-        }
-        false
-    }
-}
-
 struct Live {
     store: Store<StageState>,
     bindings: Transform,
@@ -204,13 +163,7 @@ impl TransformPlugin {
         limits: TransformLimits,
         grants: Grants,
     ) -> Result<Self, ConfigureError> {
-        let breaker = CircuitBreaker {
-            threshold: limits.breaker_threshold.max(1),
-            cooldown: limits.breaker_cooldown,
-            consecutive_failures: 0,
-            open_until: None,
-            times_opened: 0,
-        };
+        let breaker = CircuitBreaker::new(limits.breaker_threshold, limits.breaker_cooldown);
         let mut plugin = TransformPlugin {
             stage: Arc::from(stage),
             engine,
