@@ -192,7 +192,8 @@ impl PluginEngine {
     }
 }
 
-fn write_cache_entry(path: &Path, component: &Component) -> anyhow_free::Result<()> {
+/// Best effort: the caller only logs a failure.
+fn write_cache_entry(path: &Path, component: &Component) -> Result<(), Box<dyn std::error::Error>> {
     let bytes = component.serialize()?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -201,9 +202,4 @@ fn write_cache_entry(path: &Path, component: &Component) -> anyhow_free::Result<
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
-}
-
-/// The cache write is best effort; its errors are only logged.
-mod anyhow_free {
-    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 }
