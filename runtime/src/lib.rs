@@ -13,6 +13,7 @@
 //! `sluice-event`. This crate is not a plugin SDK (that is `sluice-sdk`).
 
 pub mod config;
+pub mod pipeline_test;
 pub mod plugin;
 pub mod topology;
 

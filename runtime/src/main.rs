@@ -44,6 +44,13 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the `[[tests]]` of pipeline files: their input lines go through the
+    /// real plugins, and what the sink receives is compared with the
+    /// expected outputs.
+    Test {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// List the built-in plugins and what they accept.
     Plugins {
         /// Print the describe() output as JSON.
@@ -61,6 +68,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { files, data_dir } => run(&files, data_dir.as_deref()),
         Command::Check { files } => check(&files),
+        Command::Test { files } => test(&files),
         Command::Plugins { json } => plugins(json),
     };
     match result {
@@ -121,6 +129,54 @@ fn check(files: &[PathBuf]) -> Result<()> {
             p.transforms.len(),
             p.sinks.len()
         );
+    }
+    Ok(())
+}
+
+fn test(files: &[PathBuf]) -> Result<()> {
+    let engine = engine()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (mut passed, mut failed) = (0, 0);
+    for file in files {
+        let pipeline = match config::load(file, None) {
+            Ok(pipeline) => pipeline,
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        if pipeline.tests.is_empty() {
+            println!("{}: no tests", file.display());
+            continue;
+        }
+        let outcomes = match sluice::pipeline_test::run_tests(&pipeline, &engine, &runtime) {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        for outcome in outcomes {
+            if outcome.failures.is_empty() {
+                println!("test {}: {} ... ok", file.display(), outcome.name);
+                passed += 1;
+            } else {
+                println!("test {}: {} ... FAILED", file.display(), outcome.name);
+                for failure in &outcome.failures {
+                    println!("    {failure}");
+                }
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} test(s) failed");
     }
     Ok(())
 }

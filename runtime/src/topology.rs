@@ -353,6 +353,9 @@ impl BuiltPipeline {
                 SinkKind::File(c) => tasks.spawn(async move {
                     (name, sinks::file::run(c, ctx).await.map_err(Into::into))
                 }),
+                SinkKind::Capture(captured) => {
+                    tasks.spawn(async move { (name, capture(ctx, captured).await) })
+                }
                 SinkKind::Blackhole(c) => {
                     let counter = blackhole_counts[&sink.name].clone();
                     tasks.spawn(async move {
@@ -447,6 +450,15 @@ impl BuiltPipeline {
                 SourceKind::Demo(c) => {
                     tasks.spawn(async move { (name, run(sources::demo::run(c, ctx).await)) })
                 }
+                SourceKind::Memory(lines) => tasks.spawn(async move {
+                    let events = lines.iter().map(|line| {
+                        let mut event = sluice_event::Event::new(line.as_str());
+                        event.fields.insert(names::SOURCE, "test");
+                        event
+                    });
+                    ctx.send(events.collect()).await;
+                    (name, Ok(()))
+                }),
             };
         }
 
@@ -509,6 +521,21 @@ async fn flush(plugin: &mut TransformPlugin, router: &mut Router) {
         Ok(emitted) => router.route(emitted).await,
         Err(failure) => router.route_failure(failure).await,
     }
+}
+
+/// The `Capture` sink: keeps every event it receives.
+async fn capture(mut ctx: SinkContext, captured: crate::config::Captured) -> Result<(), RunError> {
+    while let Some(batch) = ctx.input.recv().await {
+        let events = batch.decode().map_err(|error| sinks::SinkError::Batch {
+            sink: ctx.name.clone(),
+            error,
+        })?;
+        captured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(events);
+    }
+    Ok(())
 }
 
 /// The blackhole count of sink `name`, for tests and benchmarks.

@@ -97,6 +97,9 @@ pub enum SourceKind {
     File(FileConfig),
     Http(HttpConfig),
     Demo(DemoConfig),
+    /// Lines given in memory: what `sluice test` feeds in place of a source.
+    /// Not a TOML `type`.
+    Memory(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +146,35 @@ pub enum SinkKind {
     Console(ConsoleConfig),
     File(FileSinkConfig),
     Blackhole(BlackholeConfig),
+    /// Keeps what arrives in memory: what `sluice test` puts in place of a
+    /// sink. Not a TOML `type`.
+    Capture(Captured),
+}
+
+/// The events a `Capture` sink received, in order.
+pub type Captured = std::sync::Arc<std::sync::Mutex<Vec<sluice_event::Event>>>;
+
+/// A `[[tests]]` entry: lines fed to one source, and what one sink must get.
+#[derive(Debug, Clone)]
+pub struct PipelineTest {
+    pub name: String,
+    pub location: Location,
+    /// The source the lines replace (the only source when not named).
+    pub source: String,
+    /// The sink whose events are compared (the only sink when not named).
+    pub sink: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<ExpectedEvent>,
+}
+
+/// What one event must look like. Only what is given is compared.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExpectedEvent {
+    pub message: Option<String>,
+    /// Each field must be present with this value (compared in JSON form).
+    pub fields: Vec<(String, serde_json::Value)>,
+    /// Fields that must not be present.
+    pub absent: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +194,8 @@ pub struct Pipeline {
     /// In dependency order: every transform comes after its inputs.
     pub transforms: Vec<TransformStage>,
     pub sinks: Vec<SinkStage>,
+    /// The file's `[[tests]]`, run by `sluice test`.
+    pub tests: Vec<PipelineTest>,
 }
 
 impl Pipeline {

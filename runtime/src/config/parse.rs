@@ -8,8 +8,8 @@
 
 use super::graph;
 use super::{
-    ConfigError, Input, InputRef, Location, Pipeline, SinkKind, SinkStage, SourceKind, SourceStage,
-    TransformStage,
+    ConfigError, ExpectedEvent, Input, InputRef, Location, Pipeline, PipelineTest, SinkKind,
+    SinkStage, SourceKind, SourceStage, TransformStage,
 };
 use crate::plugin::transform::{Grants, Preopen, TransformLimits};
 use serde::de::{DeserializeOwned, IntoDeserializer};
@@ -46,6 +46,7 @@ pub fn parse(
     let mut sources = Vec::new();
     let mut transforms = Vec::new();
     let mut sinks = Vec::new();
+    let mut tests = Vec::new();
     for (key, value) in root.into_inner() {
         match key.get_ref().as_ref() {
             "data_dir" => {
@@ -67,11 +68,18 @@ pub fn parse(
                     sinks.push(cx.sink(name, stage)?);
                 }
             }
+            "tests" => {
+                let specs: Vec<Spanned<TestSpec>> = cx.deserialize("tests", value)?;
+                tests = specs
+                    .into_iter()
+                    .map(|t| (cx.location(t.span()), t.into_inner()))
+                    .collect();
+            }
             other => {
                 return Err(cx.error_at(
                     key.span(),
                     Some(other.to_owned()),
-                    "unknown key; expected `data_dir`, `sources`, `transforms` or `sinks`",
+                    "unknown key; expected `data_dir`, `sources`, `transforms`, `sinks` or `tests`",
                 ))
             }
         }
@@ -80,12 +88,17 @@ pub fn parse(
         .map(Path::to_path_buf)
         .or(data_dir)
         .unwrap_or_else(|| PathBuf::from(".sluice"));
+    let tests = tests
+        .into_iter()
+        .map(|(location, spec)| spec.resolve(location, &sources, &sinks))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut pipeline = Pipeline {
         file: path.to_owned(),
         data_dir,
         sources,
         transforms,
         sinks,
+        tests,
     };
     graph::validate(&mut pipeline)?;
     Ok(pipeline)
@@ -476,6 +489,90 @@ impl<'a> Cx<'a> {
                     other => Json::String(other.to_string()),
                 }
             }
+        })
+    }
+}
+
+/// A `[[tests]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestSpec {
+    name: String,
+    /// Lines fed to the source, one event each.
+    inputs: Vec<String>,
+    source: Option<String>,
+    sink: Option<String>,
+    /// The events the sink must receive, in order.
+    #[serde(default)]
+    outputs: Vec<ExpectedSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedSpec {
+    message: Option<String>,
+    #[serde(default)]
+    fields: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    absent: Vec<String>,
+}
+
+impl TestSpec {
+    /// Picks the source and sink (the only one when not named) and checks
+    /// that they exist.
+    fn resolve(
+        self,
+        location: Location,
+        sources: &[SourceStage],
+        sinks: &[SinkStage],
+    ) -> Result<PipelineTest, ConfigError> {
+        let error = |message: String| ConfigError {
+            location: Some(location.clone()),
+            key: Some("tests".into()),
+            message: format!("test `{}`: {message}", self.name),
+        };
+        let pick = |kind: &str, named: &Option<String>, names: Vec<&String>| match (
+            named,
+            names.as_slice(),
+        ) {
+            (Some(name), _) if names.contains(&name) => Ok(name.clone()),
+            (Some(name), _) => Err(error(format!("there is no {kind} `{name}`"))),
+            (None, [only]) => Ok((*only).clone()),
+            (None, _) => Err(error(format!(
+                "the pipeline has several {kind}s; name one with `{kind} = \"...\"`"
+            ))),
+        };
+        let source = pick(
+            "source",
+            &self.source,
+            sources.iter().map(|s| &s.name).collect(),
+        )?;
+        let sink = pick("sink", &self.sink, sinks.iter().map(|s| &s.name).collect())?;
+        let outputs = self
+            .outputs
+            .into_iter()
+            .map(|o| ExpectedEvent {
+                message: o.message,
+                fields: o
+                    .fields
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k,
+                            serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+                        )
+                    })
+                    .collect(),
+                absent: o.absent,
+            })
+            .collect();
+        Ok(PipelineTest {
+            name: self.name,
+            location,
+            source,
+            sink,
+            inputs: self.inputs,
+            outputs,
         })
     }
 }

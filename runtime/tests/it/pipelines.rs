@@ -214,7 +214,11 @@ fn every_shipped_pipeline_checks() {
     assert!(!files.is_empty());
     // One `check` of every file at once: each broken file is reported.
     let out = sluice().arg("check").args(&files).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The pipeline the foundation issue states as a contract, exactly as written.
@@ -416,4 +420,44 @@ fn cli_lists_builtins_with_their_describe_output_and_helps_every_command() {
             "{command}"
         );
     }
+}
+
+#[test]
+fn sluice_test_runs_inline_tests_and_reports_each_difference() {
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/quickstart.toml");
+    let out = sluice().arg("test").arg(&quickstart).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = std::fs::read_to_string(&quickstart)
+        .unwrap()
+        .replace(r#"verb = "GET""#, r#"verb = "POST""#);
+    let broken = write(dir.path(), "broken.toml", &broken);
+    let out = sluice().arg("test").arg(&broken).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "a failing test fails the command");
+    assert!(
+        stdout.contains("FAILED") && stdout.contains(r#"field `verb` is "GET", expected "POST""#),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 passed, 1 failed"), "{stdout}");
+
+    // A test that names a source the pipeline lacks is a config error at its line.
+    let bad = write(
+        dir.path(),
+        "bad-test.toml",
+        "[sources.in]\ntype = \"stdin\"\n[sinks.o]\ninputs = [\"in\"]\ntype = \"blackhole\"\n\
+         [[tests]]\nname = \"t\"\nsource = \"nope\"\ninputs = [\"x\"]\n",
+    );
+    let err = check_fails(&bad);
+    assert!(
+        err.contains("bad-test.toml:") && err.contains("no source `nope`"),
+        "{err}"
+    );
 }
