@@ -58,7 +58,9 @@ pub async fn run_reader<R: AsyncRead + Unpin>(
                 }
             }
         };
-        if read == 0 {
+        // At EOF, `line` may still hold the start of an unterminated last
+        // line read before a timeout: it is an event too.
+        if read == 0 && line.is_empty() {
             break;
         }
         if let Some(event) = line_event(&line) {
@@ -92,6 +94,32 @@ fn line_event(raw: &[u8]) -> Option<Event> {
 mod tests {
     use super::*;
     use tokio::sync::watch;
+
+    /// Regression: an unterminated last line that arrives, then EOF after a
+    /// pause longer than the batching timeout, was dropped.
+    #[tokio::test]
+    async fn an_unterminated_last_line_before_a_slow_eof_is_kept() {
+        use tokio::io::AsyncWriteExt;
+        let (mut writer, reader) = tokio::io::duplex(64);
+        let (tx, mut rx) = crate::sources::test_support::channel(4);
+        let (_stop, shutdown) = watch::channel(false);
+        let ctx = SourceContext {
+            name: "in".into(),
+            out: tx,
+            shutdown,
+            data_dir: ".".into(),
+        };
+        let task = tokio::spawn(run_reader(StdinConfig {}, reader, ctx));
+        writer.write_all(b"first\nlast").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(writer);
+        let mut got = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            got.extend(batch.into_iter().map(|e| e.message));
+        }
+        task.await.unwrap().unwrap();
+        assert_eq!(got, ["first", "last"]);
+    }
 
     #[tokio::test]
     async fn reads_every_line_in_order_until_eof() {

@@ -6,6 +6,7 @@
 //! - `pipelines`: TOML pipelines run end to end through the `sluice` binary.
 
 mod isolation;
+mod loghub;
 mod pipelines;
 
 use sluice::plugin::transform::{Grants, TransformLimits, TransformPlugin};
