@@ -19,3 +19,27 @@ pub type Batch = sluice_event::packed::PackedBatch;
 
 /// Events as a source collects them before sending.
 pub type Events = Vec<Event>;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What every stage counts, read by the `/metrics` endpoint.
+#[derive(Debug, Default)]
+pub struct StageCounters {
+    /// Events the stage received.
+    pub events_in: AtomicU64,
+    /// Events the stage sent on (every output).
+    pub events_out: AtomicU64,
+    /// Events that failed in the stage (they still leave it, through `errors`).
+    pub errors: AtomicU64,
+    /// Events the stage could not deliver anywhere.
+    pub dropped: AtomicU64,
+}
+
+impl StageCounters {
+    pub fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

@@ -217,7 +217,9 @@ fn throughput(cache: &std::path::Path) {
             let counts = built.blackhole_counts.clone();
             let (_stop, shutdown) = tokio::sync::watch::channel(false);
             let started = Instant::now();
-            runtime.block_on(built.run(shutdown)).unwrap();
+            runtime
+                .block_on(built.run(shutdown, Default::default()))
+                .unwrap();
             let elapsed = started.elapsed();
             assert_eq!(topology::count(&counts, "out"), events);
             rates.push(events as f64 / elapsed.as_secs_f64());

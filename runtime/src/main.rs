@@ -5,11 +5,13 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use sluice::config;
+use sluice::metrics::Registry;
 use sluice::plugin::bindings::types::Role;
 use sluice::plugin::{builtin, PluginEngine, PluginRef};
 use sluice::topology::{self, BuiltPipeline};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -209,11 +211,34 @@ async fn run_built(built: Vec<BuiltPipeline>) -> Result<()> {
         std::process::exit(130);
     });
 
+    // One registry for the process; each `[api]` address is served once and
+    // stops when the pipelines have ended.
+    let registry = Arc::new(Registry::default());
+    let (api_stop, api_shutdown) = watch::channel(false);
+    let mut addresses: Vec<std::net::SocketAddr> = built
+        .iter()
+        .filter_map(|b| b.pipeline().api.as_ref())
+        .map(|a| a.address)
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    for address in addresses {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address} for [api]"))?;
+        tokio::spawn(sluice::api::serve(
+            listener,
+            registry.clone(),
+            api_shutdown.clone(),
+        ));
+    }
+
     let mut runs = tokio::task::JoinSet::new();
     for pipeline in built {
         let file = pipeline.pipeline().file.clone();
         let shutdown = shutdown.clone();
-        runs.spawn(async move { (file, pipeline.run(shutdown).await) });
+        let registry = registry.clone();
+        runs.spawn(async move { (file, pipeline.run(shutdown, registry).await) });
     }
     let mut failed = false;
     while let Some(done) = runs.join_next().await {
@@ -223,6 +248,7 @@ async fn run_built(built: Vec<BuiltPipeline>) -> Result<()> {
             failed = true;
         }
     }
+    let _ = api_stop.send(true);
     if failed {
         bail!("a pipeline failed");
     }

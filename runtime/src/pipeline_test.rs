@@ -28,7 +28,7 @@ pub fn run_tests(
         let (rigged, captured) = rig(pipeline, test);
         let built = topology::build(rigged, engine)?;
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
-        let failures = match runtime.block_on(built.run(shutdown)) {
+        let failures = match runtime.block_on(built.run(shutdown, Default::default())) {
             Err(error) => vec![format!("the pipeline failed: {error}")],
             Ok(()) => {
                 let got = captured.lock().unwrap_or_else(|e| e.into_inner());

@@ -10,19 +10,22 @@
 //! output, with their failure recorded on them, so nothing is lost silently.
 
 use crate::config::{ConfigError, InputRef, Pipeline, SinkKind, SourceKind, TransformStage};
+use crate::metrics::{Registry, StageMetrics};
 use crate::plugin::bindings::types::PluginInfo;
-use crate::plugin::transform::{describe, Emitted, Failure, Preopen, TransformPlugin};
+use crate::plugin::transform::{
+    describe, CircuitState, Emitted, Failure, Preopen, TransformPlugin,
+};
 use crate::plugin::{PluginEngine, PluginRef};
 use sluice_event::names;
 use sluice_event::packed::ValueRef;
 use sluice_io::sinks::{self, SinkContext};
 use sluice_io::sources::{self, SourceContext};
-use sluice_io::Batch;
+use sluice_io::{Batch, StageCounters};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -181,7 +184,8 @@ struct Router {
     stage: Arc<str>,
     main: Vec<mpsc::Sender<Batch>>,
     named: HashMap<String, Vec<mpsc::Sender<Batch>>>,
-    dropped: u64,
+    /// `events_out`, `errors` and `dropped` are counted here.
+    counters: Arc<StageCounters>,
 }
 
 impl Router {
@@ -196,10 +200,11 @@ impl Router {
             None => &self.main,
         };
         if targets.is_empty() {
-            self.dropped += batch.len() as u64;
+            StageCounters::add(&self.counters.dropped, batch.len());
             tracing::warn!(stage = %self.stage, events = batch.len(), "no stage reads this output; events dropped");
             return;
         }
+        StageCounters::add(&self.counters.events_out, batch.len());
         let (last, rest) = targets.split_last().expect("checked non-empty");
         for target in rest {
             // A closed consumer only happens at shutdown; nothing to do then.
@@ -217,6 +222,7 @@ impl Router {
             output_names,
             errors,
         } = emitted;
+        StageCounters::add(&self.counters.errors, errors.len());
         // Per output index: the named output it goes to, or `None` for main
         // (also when nobody reads that name).
         let routes: Vec<Option<&str>> = std::iter::once(None)
@@ -240,7 +246,7 @@ impl Router {
                 // Emitted batches were checked as they left the plugin.
                 debug_assert!(false, "{error}");
                 tracing::error!(stage = %self.stage, events = events.len(), "dropping a malformed batch: {error}");
-                self.dropped += events.len() as u64;
+                StageCounters::add(&self.counters.dropped, events.len());
                 return;
             }
         };
@@ -264,7 +270,7 @@ impl Router {
             };
             if let Err(error) = pushed {
                 tracing::error!(stage = %self.stage, "cannot route an event: {error}");
-                self.dropped += 1;
+                StageCounters::add(&self.counters.dropped, 1);
             }
         }
         for (output, batch) in named {
@@ -274,6 +280,7 @@ impl Router {
     }
 
     async fn route_failure(&mut self, failure: Box<Failure>) {
+        StageCounters::add(&self.counters.errors, failure.batch.len());
         let reason = format!("{}: {}", failure.kind.as_str(), failure.reason);
         let extra = error_fields(&self.stage, &reason);
         let mut batch = Batch::with_capacity(failure.batch.len(), 384);
@@ -282,7 +289,7 @@ impl Router {
                 for row in checked.rows() {
                     if let Err(error) = batch.push_row_with(&row, &extra) {
                         tracing::error!(stage = %self.stage, "cannot record a failure: {error}");
-                        self.dropped += 1;
+                        StageCounters::add(&self.counters.dropped, 1);
                     }
                 }
             }
@@ -290,7 +297,7 @@ impl Router {
                 // Only checked batches reach a plugin.
                 debug_assert!(false, "{error}");
                 tracing::error!(stage = %self.stage, events = failure.batch.len(), "dropping a malformed batch: {error}");
-                self.dropped += failure.batch.len() as u64;
+                StageCounters::add(&self.counters.dropped, failure.batch.len());
             }
         }
         self.send_to(Some("errors"), batch).await;
@@ -313,7 +320,12 @@ impl BuiltPipeline {
 
     /// Runs until every source has ended and everything has drained, or
     /// until `shutdown` turns true (sources stop, the rest drains).
-    pub async fn run(self, shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
+    /// Every stage registers its metrics in `registry`.
+    pub async fn run(
+        self,
+        shutdown: watch::Receiver<bool>,
+        registry: Arc<Registry>,
+    ) -> Result<(), RunError> {
         let BuiltPipeline {
             pipeline,
             mut plugins,
@@ -339,11 +351,19 @@ impl BuiltPipeline {
                 .collect()
         };
 
+        let pipeline_name = pipeline
+            .file
+            .file_stem()
+            .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned());
         let mut tasks: JoinSet<(String, Result<(), RunError>)> = JoinSet::new();
         for sink in &pipeline.sinks {
             let ctx = SinkContext {
                 name: sink.name.clone(),
                 input: receivers.remove(&sink.name).expect("inbox"),
+                counters: registry
+                    .stage(&pipeline_name, &sink.name, "sink", None)
+                    .counters
+                    .clone(),
             };
             let name = sink.name.clone();
             match sink.kind.clone() {
@@ -372,6 +392,12 @@ impl BuiltPipeline {
 
         for stage in &pipeline.transforms {
             let (plugin, info) = plugins.remove(&stage.name).expect("built");
+            let metrics = registry.stage(
+                &pipeline_name,
+                &stage.name,
+                "transform",
+                Some(plugin.metrics().clone()),
+            );
             let mut named = HashMap::new();
             for output in info.outputs.iter().map(String::as_str).chain(["errors"]) {
                 let targets = senders_for(InputRef {
@@ -389,7 +415,7 @@ impl BuiltPipeline {
                     output: None,
                 }),
                 named,
-                dropped: 0,
+                counters: metrics.counters.clone(),
             };
             if router.main.is_empty() {
                 tracing::warn!(stage = %stage.name, "no stage reads this transform's main output; its events will be dropped");
@@ -400,7 +426,7 @@ impl BuiltPipeline {
             tasks.spawn(async move {
                 (
                     name,
-                    run_transform(plugin, input, router, flush_interval).await,
+                    run_transform(plugin, input, router, flush_interval, metrics).await,
                 )
             });
         }
@@ -418,7 +444,8 @@ impl BuiltPipeline {
                     stage: Arc::from(source.name.as_str()),
                     main: targets,
                     named: HashMap::new(),
-                    dropped: 0,
+                    // The source counts what it sends; this only splits it.
+                    counters: Arc::default(),
                 };
                 let name = format!("{}-fanout", source.name);
                 tasks.spawn(async move {
@@ -434,6 +461,10 @@ impl BuiltPipeline {
                 out,
                 shutdown: shutdown.clone(),
                 data_dir: pipeline.data_dir.clone(),
+                counters: registry
+                    .stage(&pipeline_name, &source.name, "source", None)
+                    .counters
+                    .clone(),
             };
             let name = source.name.clone();
             let run = |r: Result<(), sources::SourceError>| r.map_err(RunError::from);
@@ -492,40 +523,57 @@ async fn run_transform(
     mut input: mpsc::Receiver<Batch>,
     mut router: Router,
     flush_interval: Duration,
+    metrics: Arc<StageMetrics>,
 ) -> Result<(), RunError> {
     loop {
         let batch = match tokio::time::timeout(flush_interval, input.recv()).await {
             Ok(Some(batch)) => batch,
             Ok(None) => break,
             Err(_idle) => {
-                flush(&mut plugin, &mut router).await;
+                flush(&mut plugin, &mut router, &metrics).await;
                 continue;
             }
         };
+        StageCounters::add(&metrics.counters.events_in, batch.len());
         // Plugin calls are CPU-bound and bounded by the stage's deadline.
+        let started = Instant::now();
         let result = tokio::task::block_in_place(|| plugin.process(batch));
-        match result {
-            Ok(emitted) => router.route(emitted).await,
-            Err(failure) => router.route_failure(failure).await,
-        }
+        metrics.batch_latency.observe(started.elapsed());
+        deliver(result, plugin.circuit_state(), &mut router, &metrics).await;
     }
-    flush(&mut plugin, &mut router).await;
-    if router.dropped > 0 {
-        tracing::warn!(stage = %router.stage, events = router.dropped, "events dropped for lack of a consumer");
+    flush(&mut plugin, &mut router, &metrics).await;
+    let dropped = StageCounters::get(&metrics.counters.dropped);
+    if dropped > 0 {
+        tracing::warn!(stage = %router.stage, events = dropped, "events dropped for lack of a consumer");
     }
     Ok(())
 }
 
-async fn flush(plugin: &mut TransformPlugin, router: &mut Router) {
-    match tokio::task::block_in_place(|| plugin.flush()) {
+async fn flush(plugin: &mut TransformPlugin, router: &mut Router, metrics: &StageMetrics) {
+    let result = tokio::task::block_in_place(|| plugin.flush());
+    deliver(result, plugin.circuit_state(), router, metrics).await;
+}
+
+/// Routes a call's result and records its failure and the circuit's state.
+async fn deliver(
+    result: Result<Emitted, Box<Failure>>,
+    circuit: CircuitState,
+    router: &mut Router,
+    metrics: &StageMetrics,
+) {
+    metrics.set_circuit(circuit);
+    match result {
         Ok(emitted) => router.route(emitted).await,
-        Err(failure) => router.route_failure(failure).await,
+        Err(failure) => {
+            metrics.record_failure(failure.kind);
+            router.route_failure(failure).await
+        }
     }
 }
 
 /// The `Capture` sink: keeps every event it receives.
 async fn capture(mut ctx: SinkContext, captured: crate::config::Captured) -> Result<(), RunError> {
-    while let Some(batch) = ctx.input.recv().await {
+    while let Some(batch) = ctx.recv().await {
         let events = batch.decode().map_err(|error| sinks::SinkError::Batch {
             sink: ctx.name.clone(),
             error,

@@ -20,8 +20,9 @@ pub async fn run(
     counter: Arc<AtomicU64>,
 ) -> Result<(), SinkError> {
     let mut last_print = std::time::Instant::now();
-    while let Some(batch) = ctx.input.recv().await {
+    while let Some(batch) = ctx.recv().await {
         let total = counter.fetch_add(batch.len() as u64, Ordering::Relaxed) + batch.len() as u64;
+        crate::StageCounters::add(&ctx.counters.events_out, batch.len());
         if config.print_interval_secs > 0
             && last_print.elapsed().as_secs() >= config.print_interval_secs
         {

@@ -1,7 +1,7 @@
 //! `console`: writes events to standard output, as JSON lines or as text.
 
 use super::{SinkContext, SinkError};
-use crate::Batch;
+use crate::{Batch, StageCounters};
 use serde::Deserialize;
 use sluice_event::packed::PackedError;
 use sluice_event::write_row_json;
@@ -42,15 +42,27 @@ pub fn encode_batch(
 
 pub async fn run(config: ConsoleConfig, mut ctx: SinkContext) -> Result<(), SinkError> {
     let mut buf = Vec::with_capacity(64 * 1024);
-    while let Some(batch) = ctx.input.recv().await {
+    while let Some(batch) = ctx.recv().await {
         buf.clear();
         encode_batch(config.encoding, &batch, &mut buf).map_err(|error| SinkError::Batch {
             sink: ctx.name.clone(),
             error,
         })?;
-        // stdout is a blocking handle; a batch is one write.
-        let mut out = std::io::stdout().lock();
-        let written = out.write_all(&buf).and_then(|_| out.flush());
+        // stdout blocks when its reader is slow (that is backpressure), so
+        // the write runs off the async workers; a batch is one write.
+        let n = batch.len();
+        let (returned, written) = tokio::task::spawn_blocking(move || {
+            let mut out = std::io::stdout().lock();
+            let written = out.write_all(&buf).and_then(|_| out.flush());
+            (buf, written)
+        })
+        .await
+        .map_err(|e| SinkError::Io {
+            sink: ctx.name.clone(),
+            path: "<stdout>".into(),
+            error: std::io::Error::other(e),
+        })?;
+        buf = returned;
         if let Err(error) = written {
             if error.kind() == std::io::ErrorKind::BrokenPipe {
                 tracing::warn!(sink = %ctx.name, "stdout closed; discarding the rest");
@@ -62,6 +74,7 @@ pub async fn run(config: ConsoleConfig, mut ctx: SinkContext) -> Result<(), Sink
                 error,
             });
         }
+        StageCounters::add(&ctx.counters.events_out, n);
     }
     Ok(())
 }

@@ -16,8 +16,9 @@ pub struct FileSinkConfig {
 }
 
 pub async fn run(config: FileSinkConfig, mut ctx: SinkContext) -> Result<(), SinkError> {
+    let name = ctx.name.clone();
     let io_error = |error| SinkError::Io {
-        sink: ctx.name.clone(),
+        sink: name.clone(),
         path: config.path.clone(),
         error,
     };
@@ -31,13 +32,14 @@ pub async fn run(config: FileSinkConfig, mut ctx: SinkContext) -> Result<(), Sin
         .await
         .map_err(io_error)?;
     let mut buf = Vec::with_capacity(64 * 1024);
-    while let Some(batch) = ctx.input.recv().await {
+    while let Some(batch) = ctx.recv().await {
         buf.clear();
         encode_batch(config.encoding, &batch, &mut buf).map_err(|error| SinkError::Batch {
-            sink: ctx.name.clone(),
+            sink: name.clone(),
             error,
         })?;
         file.write_all(&buf).await.map_err(io_error)?;
+        crate::StageCounters::add(&ctx.counters.events_out, batch.len());
     }
     file.flush().await.map_err(io_error)?;
     file.sync_data().await.map_err(io_error)?;
@@ -63,6 +65,7 @@ mod tests {
             SinkContext {
                 name: "out".into(),
                 input: rx,
+                counters: Default::default(),
             },
         ));
         let pack = |events: &[Event]| crate::Batch::from_events(events).unwrap();

@@ -17,6 +17,17 @@ pub struct SinkContext {
     pub name: String,
     /// Batches from the sink's inputs; ends when all of them have finished.
     pub input: mpsc::Receiver<Batch>,
+    /// `events_in` counts what `recv` returned.
+    pub counters: std::sync::Arc<crate::StageCounters>,
+}
+
+impl SinkContext {
+    /// The next batch, counted; `None` once every input has finished.
+    pub async fn recv(&mut self) -> Option<Batch> {
+        let batch = self.input.recv().await?;
+        crate::StageCounters::add(&self.counters.events_in, batch.len());
+        Some(batch)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

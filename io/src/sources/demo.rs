@@ -558,6 +558,7 @@ mod tests {
             out: tx,
             shutdown,
             data_dir: ".".into(),
+            counters: Default::default(),
         };
         let task = tokio::spawn(run(config, ctx));
         let mut events = Vec::new();

@@ -271,6 +271,7 @@ mod tests {
             out: tx,
             shutdown,
             data_dir: ".".into(),
+            counters: Default::default(),
         };
         let task = tokio::spawn(run_with_listener(config, listener, ctx));
         Server {

@@ -27,6 +27,8 @@ pub struct SourceContext {
     pub shutdown: watch::Receiver<bool>,
     /// The global `data_dir`, where checkpoints live.
     pub data_dir: PathBuf,
+    /// `events_out` counts what `send` delivered.
+    pub counters: std::sync::Arc<crate::StageCounters>,
 }
 
 impl SourceContext {
@@ -36,9 +38,11 @@ impl SourceContext {
             return true;
         }
         for batch in pack(&events) {
+            let n = batch.len();
             if self.out.send(batch).await.is_err() {
                 return false;
             }
+            crate::StageCounters::add(&self.counters.events_out, n);
         }
         true
     }

@@ -108,6 +108,7 @@ mod tests {
             out: tx,
             shutdown,
             data_dir: ".".into(),
+            counters: Default::default(),
         };
         let task = tokio::spawn(run_reader(StdinConfig {}, reader, ctx));
         writer.write_all(b"first\nlast").await.unwrap();
@@ -134,6 +135,7 @@ mod tests {
             out: tx,
             shutdown,
             data_dir: ".".into(),
+            counters: Default::default(),
         };
         let task = tokio::spawn(run_reader(
             StdinConfig {},

@@ -196,6 +196,16 @@ pub struct Pipeline {
     pub sinks: Vec<SinkStage>,
     /// The file's `[[tests]]`, run by `sluice test`.
     pub tests: Vec<PipelineTest>,
+    /// The optional `[api]` listener.
+    pub api: Option<ApiConfig>,
+}
+
+/// `[api]`: where `/metrics` and `/health` are served.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// e.g. `127.0.0.1:9598`.
+    pub address: std::net::SocketAddr,
 }
 
 impl Pipeline {

@@ -47,6 +47,7 @@ pub fn parse(
     let mut transforms = Vec::new();
     let mut sinks = Vec::new();
     let mut tests = Vec::new();
+    let mut api = None;
     for (key, value) in root.into_inner() {
         match key.get_ref().as_ref() {
             "data_dir" => {
@@ -68,6 +69,7 @@ pub fn parse(
                     sinks.push(cx.sink(name, stage)?);
                 }
             }
+            "api" => api = Some(cx.deserialize("api", value)?),
             "tests" => {
                 let specs: Vec<Spanned<TestSpec>> = cx.deserialize("tests", value)?;
                 tests = specs
@@ -79,7 +81,7 @@ pub fn parse(
                 return Err(cx.error_at(
                     key.span(),
                     Some(other.to_owned()),
-                    "unknown key; expected `data_dir`, `sources`, `transforms`, `sinks` or `tests`",
+                    "unknown key; expected `data_dir`, `api`, `sources`, `transforms`, `sinks` or `tests`",
                 ))
             }
         }
@@ -99,6 +101,7 @@ pub fn parse(
         transforms,
         sinks,
         tests,
+        api,
     };
     graph::validate(&mut pipeline)?;
     Ok(pipeline)

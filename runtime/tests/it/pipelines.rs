@@ -461,3 +461,85 @@ fn sluice_test_runs_inline_tests_and_reports_each_difference() {
         "{err}"
     );
 }
+
+/// GET `path` from `addr` over plain HTTP/1.1; returns the whole response.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn metrics_count_events_failures_and_traps_per_stage() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write(
+        dir.path(),
+        "m.toml",
+        &format!(
+            "[api]\naddress = \"{addr}\"\n[sources.in]\ntype = \"stdin\"\n\
+             [transforms.parse]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\n\
+             [transforms.risky]\ninputs = [\"parse\"]\nplugin = \"file:{}\"\n\
+             [sinks.out]\ninputs = [\"risky\"]\ntype = \"blackhole\"\n",
+            test_plugin("panic").display()
+        ),
+    );
+    let mut child = sluice()
+        .arg("run")
+        .arg(&pipeline)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = wait_for_log(&mut child, "api listening");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{{\"a\":1}}\nnot json\n{{\"b\":2}}").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    writeln!(stdin, "panic").unwrap();
+    stdin.flush().unwrap();
+
+    // Poll until the trap shows (the batch crosses two stages first).
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = http_get(&addr, "/metrics");
+        if metrics.contains(r#"stage="risky",kind="transform",reason="trap"} 1"#) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("text/plain; version=0.0.4"), "{metrics}");
+    for line in [
+        r#"sluice_events_out_total{pipeline="m",stage="in",kind="source"} 4"#,
+        r#"sluice_events_in_total{pipeline="m",stage="parse",kind="transform"} 4"#,
+        r#"sluice_events_errors_total{pipeline="m",stage="parse",kind="transform"} 2"#,
+        r#"sluice_plugin_failures_total{pipeline="m",stage="risky",kind="transform",reason="trap"} 1"#,
+        r#"sluice_events_errors_total{pipeline="m",stage="risky",kind="transform"} 1"#,
+        r#"sluice_circuit_state{pipeline="m",stage="risky",kind="transform"} 0"#,
+        r#"sluice_events_in_total{pipeline="m",stage="out",kind="sink"} 4"#,
+        r#"sluice_batch_duration_seconds_count{pipeline="m",stage="risky",kind="transform"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "missing {line}\n{metrics}");
+    }
+    assert!(http_get(&addr, "/health").contains(r#"{"status":"ok"}"#));
+    assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));
+    drop(stdin);
+    assert!(
+        child.wait().unwrap().success(),
+        "{}",
+        stderr.join().unwrap()
+    );
+}

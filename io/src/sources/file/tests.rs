@@ -29,6 +29,7 @@ fn start(config: FileConfig, data_dir: &Path) -> Tail {
         out: tx,
         shutdown,
         data_dir: data_dir.to_owned(),
+        counters: Default::default(),
     };
     let task = tokio::spawn(run(config, ctx));
     Tail { rx, stop, task }
