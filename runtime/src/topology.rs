@@ -67,7 +67,9 @@ pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline,
             else {
                 continue;
             };
-            if output != "errors" && !info.outputs.iter().any(|o| o == output) {
+            // A plugin that declares `*` names its outputs from its config.
+            let declared = |o: &String| o == output || o == "*";
+            if output != "errors" && !info.outputs.iter().any(declared) {
                 return Err(ConfigError {
                     location: Some(input.location.clone()),
                     key: Some(format!("{reader}.inputs")),
@@ -124,24 +126,45 @@ fn load_plugin(
         .map_err(|e| at_plugin(e.to_string()))?;
     let info = describe(engine, &stage.name, &pre).map_err(|e| at_plugin(e.to_string()))?;
 
-    // A config key the plugin declares as a `dir` is a directory it must read:
-    // grant exactly that, read-only, at the same absolute path.
+    // A config key the plugin declares as a `dir` or a `file` names what it
+    // must read: grant that directory (a file's directory), read-only, at the
+    // same absolute path, which the config value is rewritten to.
     let mut config = stage.config.clone();
     let mut grants = stage.grants.clone();
-    for key in info.config_keys.iter().filter(|k| k.type_name == "dir") {
-        if let Some(serde_json::Value::String(dir)) = config.get_mut(&key.name) {
-            let host = base_dir.join(&*dir);
-            if !host.is_dir() {
-                return Err(ConfigError {
-                    location: Some(stage.config_location(Some(&key.name))),
-                    key: Some(format!("transforms.{}.config.{}", stage.name, key.name)),
-                    message: format!("{} is not a readable directory", host.display()),
-                });
-            }
-            let guest = host.to_string_lossy().into_owned();
-            *dir = guest.clone();
+    for key in info
+        .config_keys
+        .iter()
+        .filter(|k| k.type_name == "dir" || k.type_name == "file")
+    {
+        let Some(serde_json::Value::String(value)) = config.get_mut(&key.name) else {
+            continue;
+        };
+        let host = base_dir.join(&*value);
+        let (granted, readable) = if key.type_name == "dir" {
+            (Some(host.clone()), host.is_dir())
+        } else {
+            (host.parent().map(Path::to_path_buf), host.is_file())
+        };
+        let Some(granted) = granted.filter(|_| readable) else {
+            return Err(ConfigError {
+                location: Some(stage.config_location(Some(&key.name))),
+                key: Some(format!("transforms.{}.config.{}", stage.name, key.name)),
+                message: format!(
+                    "{} is not a readable {}",
+                    host.display(),
+                    if key.type_name == "dir" {
+                        "directory"
+                    } else {
+                        "file"
+                    }
+                ),
+            });
+        };
+        *value = host.to_string_lossy().into_owned();
+        let guest = granted.to_string_lossy().into_owned();
+        if !grants.preopens.iter().any(|p| p.guest == guest) {
             grants.preopens.push(Preopen {
-                host,
+                host: granted,
                 guest,
                 read_only: true,
             });
@@ -391,21 +414,25 @@ impl BuiltPipeline {
         }
 
         for stage in &pipeline.transforms {
-            let (plugin, info) = plugins.remove(&stage.name).expect("built");
+            let (plugin, _info) = plugins.remove(&stage.name).expect("built");
             let metrics = registry.stage(
                 &pipeline_name,
                 &stage.name,
                 "transform",
                 Some(plugin.metrics().clone()),
             );
+            // Every named output some stage reads (`build` checked each exists).
             let mut named = HashMap::new();
-            for output in info.outputs.iter().map(String::as_str).chain(["errors"]) {
-                let targets = senders_for(InputRef {
-                    stage: stage.name.clone(),
-                    output: Some(output.to_owned()),
-                });
-                if !targets.is_empty() {
-                    named.insert(output.to_owned(), targets);
+            let readers = pipeline
+                .transforms
+                .iter()
+                .flat_map(|t| &t.inputs)
+                .chain(pipeline.sinks.iter().flat_map(|s| &s.inputs));
+            for input in readers.filter(|i| i.input.stage == stage.name) {
+                if let Some(output) = &input.input.output {
+                    if !named.contains_key(output) {
+                        named.insert(output.clone(), senders_for(input.input.clone()));
+                    }
                 }
             }
             let router = Router {

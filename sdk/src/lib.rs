@@ -43,7 +43,10 @@ pub mod testing;
 pub use config::{Config, ConfigError};
 pub use info::{ConfigKey, PluginInfo, Role};
 pub use sluice_event::packed::{Row, ValueRef};
-pub use sluice_event::{flatten_into as flatten_json, names, Event, Fields, Level, Value};
+pub use sluice_event::{
+    flatten_into as flatten_json, format_rfc3339, names, value_from_json, Event, Fields, Level,
+    Value,
+};
 
 use sluice_event::packed::{PackedBatch, PackedError};
 
@@ -161,6 +164,12 @@ impl Output {
         let pushed = self.batch.push_row(row);
         self.record(pushed, Some(output), None);
     }
+    /// Sends an input row on with `extra` fields set (replacing fields of the
+    /// same names), copying its bytes without decoding.
+    pub fn emit_row_with(&mut self, row: &Row<'_>, extra: &[(&str, ValueRef<'_>)]) {
+        let pushed = self.batch.push_row_with(row, extra);
+        self.record(pushed, None, None);
+    }
     /// Marks an input row as failed, unchanged.
     pub fn fail_row(&mut self, row: &Row<'_>, reason: impl Into<String>) {
         let pushed = self.batch.push_row(row);
@@ -219,6 +228,18 @@ pub trait Transform: Sized + 'static {
     /// Emits whatever is held back. Called on the stage's flush interval and
     /// at shutdown.
     fn flush(&mut self, _out: &mut Output) {}
+}
+
+/// For plugins whose work is in [`Transform::process_batch`]: runs owned
+/// events through it, so `process` can be one line.
+pub fn process_owned<T: Transform>(
+    plugin: &mut T,
+    events: Vec<Event>,
+    out: &mut Output,
+) -> Result<(), PluginError> {
+    let packed = PackedBatch::from_events(&events).map_err(|e| PluginError(e.to_string()))?;
+    let checked = packed.check().map_err(|e| PluginError(e.to_string()))?;
+    plugin.process_batch(checked, out)
 }
 
 /// Exports a [`Transform`] implementation as the component's `transform` world.

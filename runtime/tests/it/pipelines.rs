@@ -198,7 +198,7 @@ fn config_errors_name_file_line_and_key() {
 }
 
 #[test]
-fn every_shipped_pipeline_checks() {
+fn every_shipped_pipeline_checks_and_passes_its_tests() {
     let mut pending = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines")];
     let mut files = Vec::new();
     while let Some(dir) = pending.pop() {
