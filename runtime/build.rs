@@ -57,7 +57,10 @@ fn main() {
     }
     // wasmtime runs Wasm SIMD; with it the regex and memchr crates inside
     // the plugins take their vectorized paths.
-    cargo.env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", "-C target-feature=+simd128");
+    cargo.env(
+        "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+        "-C target-feature=+simd128",
+    );
     let status = cargo
         .status()
         .expect("cannot run cargo to build the plugins");
