@@ -1,0 +1,202 @@
+//! The data-driven table: (query, event, expected).
+
+mod common;
+
+use common::{check, APACHE, APP, DEBUG, JAVA, SYSLOG, UNICODE};
+
+const CASES: &[(&str, &str, bool)] = &[
+    // Bare terms match whole tokens of the message, ignoring case.
+    ("GET", APACHE, true),
+    ("get", APACHE, true),
+    ("users", APACHE, true),
+    ("user", APACHE, false),
+    ("curl", APACHE, true),
+    ("declined", APP, true),
+    ("ord_8812", APP, true),
+    ("ord", APP, false),
+    ("NullPointerException", JAVA, true),
+    // A term with separators is a phrase of its tokens.
+    ("203.0.113.9", APACHE, true),
+    ("203.0.113.10", APACHE, false),
+    (r"sshd\[1234\]\:", SYSLOG, true),
+    // Phrases: consecutive tokens.
+    (r#""GET /api/v1/users""#, APACHE, true),
+    (r#""api users""#, APACHE, false),
+    (r#""card expired""#, APP, true),
+    (r#""expired card""#, APP, false),
+    (r#""UserService.java:42""#, JAVA, true),
+    (r#""invalid user admin""#, SYSLOG, true),
+    // Text without token characters is a substring.
+    (r#""\"-\"""#, APACHE, true),
+    (r#""->""#, APACHE, false),
+    // Implicit AND, OR.
+    ("Failed AND password", SYSLOG, true),
+    ("failed password admin", SYSLOG, true),
+    ("failed root", SYSLOG, false),
+    ("failed OR root", SYSLOG, true),
+    // Wildcards in terms work within one token.
+    ("Null*", JAVA, true),
+    ("*Exception", JAVA, true),
+    ("dec?ined", APP, true),
+    ("dec?lined", APP, false),
+    ("ss?2", SYSLOG, true),
+    ("web-*", APACHE, false),
+    ("*", APACHE, true),
+    ("*:*", DEBUG, true),
+    // Regexes: case-sensitive, anchored to the whole value, `.` spans lines.
+    ("/Payment declined.*/", APP, true),
+    ("/payment declined.*/", APP, false),
+    ("/declined/", APP, false),
+    ("/.*declined.*/", APP, true),
+    (r"/java\.lang\..*Api\.java:17\)/", JAVA, true),
+    (r"host:/web-\d+/", APACHE, true),
+    ("host:/web/", APACHE, false),
+    (r"http.response.status_code:/5\d\d/", APACHE, true),
+    ("trace_id:/[0-9a-f]{32}/", APP, true),
+    // field:value is the whole value; strings ignore case.
+    ("service:payments", APP, true),
+    ("service:PAYMENTS", APP, true),
+    ("service:pay", APP, false),
+    ("service:web-frontend", APACHE, true),
+    ("http.request.method:get", APACHE, true),
+    ("user.email:alice@example.com", APP, true),
+    (r#"user.email:"Alice@Example.com""#, APP, true),
+    (r#"error.message:"no pattern matched""#, JAVA, true),
+    (r#"error.message:"no pattern""#, JAVA, false),
+    (r#"source:"/var/log/auth.log""#, SYSLOG, true),
+    (r#"url.path:"/api/v1/users""#, APACHE, true),
+    ("nosuchfield:x", APACHE, false),
+    ("city:zürich", UNICODE, true),
+    // Wildcards on fields cover the whole value, ignoring case.
+    ("service:web-*", APACHE, true),
+    ("service:*front*", APACHE, true),
+    ("service:WEB-F?ONTEND", APACHE, true),
+    (r"source:\/var\/log\/*", SYSLOG, true),
+    ("city:ZÜ*", UNICODE, true),
+    // Numbers compare numerically, also when held in strings.
+    ("http.response.status_code:503", APACHE, true),
+    ("http.response.status_code:503.0", APACHE, true),
+    (r#"http.response.status_code:"503""#, APACHE, true),
+    ("http.response.status_code:500", APACHE, false),
+    ("status:200", DEBUG, true),
+    ("latency:0.250", DEBUG, true),
+    ("duration_ms:12.5", APP, true),
+    // Booleans.
+    ("retry:false", APP, true),
+    ("retry:true", APP, false),
+    ("parse_error:true", JAVA, true),
+    // message as a field name.
+    ("message:declined", APP, true),
+    (r#"message:"payment declined""#, APP, true),
+    ("message:/Payment.*/", APP, true),
+    // Comparisons.
+    ("http.response.status_code:>=500", APACHE, true),
+    ("http.response.status_code:>503", APACHE, false),
+    ("http.response.status_code:<=503", APACHE, true),
+    ("http.response.status_code:<500", APACHE, false),
+    ("status:>=200", DEBUG, true),
+    ("status:>200", DEBUG, false),
+    ("latency:<1", DEBUG, true),
+    ("duration_ms:>10", APP, true),
+    ("attempt:>=3", APP, true),
+    ("service:>=5", APACHE, false),
+    ("host:>=web", APACHE, true),
+    // Ranges, inclusive and exclusive, open with *.
+    ("http.response.status_code:[500 TO 599]", APACHE, true),
+    ("http.response.status_code:[400 TO 499]", APACHE, false),
+    ("http.response.status_code:[500 TO 503}", APACHE, false),
+    ("http.response.status_code:{502 TO 503]", APACHE, true),
+    ("http.response.status_code:[500 TO *]", APACHE, true),
+    ("http.response.status_code:[* TO 500]", APACHE, false),
+    ("duration_ms:{12 TO 13}", APP, true),
+    ("status:[100 TO 299]", DEBUG, true),
+    ("duration_ms:[* TO *]", APP, true),
+    ("nosuch:[* TO *]", APP, false),
+    // Times: RFC 3339, dates, epoch milliseconds; strings holding times.
+    (
+        "timestamp:[2024-05-01T00:00:00Z TO 2024-05-02T00:00:00Z}",
+        APACHE,
+        true,
+    ),
+    ("timestamp:>=2024-05-01T12:00:01Z", APACHE, false),
+    ("timestamp:>2024-05-01T12:00:05Z", APP, true),
+    ("timestamp:[1714564800000 TO 1714564800000]", APACHE, true),
+    ("timestamp:2024-05-01T12:00:00Z", APACHE, true),
+    (r#"timestamp:"2024-05-01T14:00:00+02:00""#, APACHE, true),
+    ("timestamp:[2024-05-01 TO 2024-05-02]", APP, true),
+    ("timestamp:<2024-05-01", APP, false),
+    ("started:<2024-05-01T11:30:00Z", DEBUG, true),
+    ("ingest_timestamp:>2000-01-01", DEBUG, true),
+    // Levels, in level order and with real-world spellings.
+    ("level:>=WARN", APACHE, true),
+    ("level:>=WARN", APP, true),
+    ("level:>=WARN", SYSLOG, false),
+    ("level:>=warn", DEBUG, false),
+    ("level:<INFO", DEBUG, true),
+    ("level:[INFO TO ERROR]", APP, true),
+    ("level:[INFO TO ERROR]", JAVA, false),
+    ("level:{WARN TO FATAL]", JAVA, true),
+    ("level:{WARN TO FATAL]", APP, false),
+    ("level:WARN", APP, true),
+    ("level:warning", APP, true),
+    ("log.level:>=ERROR", APP, false),
+    ("log.level:warn", APP, true),
+    ("level:(ERROR OR FATAL)", JAVA, true),
+    ("level:(ERROR OR FATAL)", APP, false),
+    // Existence: present and not null.
+    ("_exists_:trace_id", APP, true),
+    ("_exists_:trace_id", APACHE, false),
+    ("_exists_:optional", JAVA, false),
+    ("optional:*", JAVA, false),
+    ("trace_id:*", APP, true),
+    ("NOT _exists_:trace_id", APACHE, true),
+    ("_exists_:message", APP, true),
+    ("_exists_:(trace_id OR host)", SYSLOG, true),
+    // Boolean logic and precedence (NOT > AND > OR).
+    ("level:ERROR AND service:web-frontend", APACHE, true),
+    ("level:ERROR service:payments", APACHE, false),
+    ("service:payments OR service:web-frontend", APACHE, true),
+    ("-level:DEBUG", DEBUG, false),
+    ("-level:DEBUG", APACHE, true),
+    ("NOT level:DEBUG", DEBUG, false),
+    ("level:DEBUG OR level:INFO AND host:bastion", SYSLOG, true),
+    ("level:DEBUG OR level:INFO AND host:bastion", DEBUG, true),
+    ("level:DEBUG OR level:INFO AND host:bastion", APACHE, false),
+    ("(level:DEBUG OR level:INFO) AND host:bastion", DEBUG, false),
+    ("NOT level:DEBUG AND NOT level:INFO", APP, true),
+    ("NOT level:DEBUG AND NOT level:INFO", SYSLOG, false),
+    ("+service:payments -declined", APP, false),
+    ("+service:payments -approved", APP, true),
+    ("service:(payments OR checkout) AND level:>=WARN", APP, true),
+    ("http.response.status_code:(>=500 OR 404)", APACHE, true),
+    (
+        "http.response.status_code:(404 OR [200 TO 299])",
+        APACHE,
+        false,
+    ),
+    ("NOT NOT level:ERROR", APACHE, true),
+    (
+        "failed AND (password OR publickey) AND -host:web*",
+        SYSLOG,
+        true,
+    ),
+    ("-*", APACHE, false),
+    ("program:sshd AND pid:1234", SYSLOG, true),
+    (
+        "error.stage:parse AND parse_error:true AND level:FATAL",
+        JAVA,
+        true,
+    ),
+    // Unicode text folds case.
+    ("CAFÉ", UNICODE, true),
+    ("grüße", UNICODE, true),
+    (r#""✓""#, UNICODE, true),
+];
+
+#[test]
+fn the_table() {
+    for &(query, json, expected) in CASES {
+        check(query, json, expected);
+    }
+    assert!(CASES.len() >= 80, "{} cases", CASES.len());
+}
