@@ -123,13 +123,13 @@ impl Sample {
         }
         if let Some(key) = &self.key_field {
             if let Some(value) = row.field(key) {
-                return fnv1a(&format!("{value:?}")) % n == 0;
+                return fnv1a(&format!("{value:?}")).is_multiple_of(n);
             }
         }
         let slot = self.level(row).map_or(3, |l| l as usize);
         let seen = self.seen[slot];
         self.seen[slot] += 1;
-        seen % n == 0
+        seen.is_multiple_of(n)
     }
 }
 
