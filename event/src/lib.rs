@@ -19,7 +19,7 @@ pub use json::{
     JsonError,
 };
 pub use level::Level;
-pub use time::{format_rfc3339, now_ns};
+pub use time::{civil_from_days, days_from_civil, format_rfc3339, now_ns};
 
 /// Well-known field names (DESIGN §2).
 pub mod names {

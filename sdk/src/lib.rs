@@ -44,8 +44,8 @@ pub use config::{Config, ConfigError};
 pub use info::{ConfigKey, PluginInfo, Role};
 pub use sluice_event::packed::{Row, ValueRef};
 pub use sluice_event::{
-    flatten_into as flatten_json, format_rfc3339, names, value_from_json, Event, Fields, Level,
-    Value,
+    civil_from_days, days_from_civil, flatten_into as flatten_json, format_rfc3339, names,
+    value_from_json, Event, Fields, Level, Value,
 };
 
 use sluice_event::packed::{PackedBatch, PackedError};

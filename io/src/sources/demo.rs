@@ -12,7 +12,7 @@ use super::{SourceContext, SourceError, MAX_BATCH};
 use crate::Events;
 use material as m;
 use serde::Deserialize;
-use sluice_event::{format_rfc3339, names, now_ns, Event};
+use sluice_event::{civil_from_days, format_rfc3339, names, now_ns, Event};
 use std::collections::VecDeque;
 use std::fmt::Write;
 use std::time::Duration;
@@ -336,18 +336,11 @@ impl Civil {
     fn from_ns(ns: i64) -> Self {
         let secs = ns.div_euclid(1_000_000_000);
         let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        // Howard Hinnant's days-to-civil algorithm.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
+        let (year, month, day) = civil_from_days(days);
         Civil {
-            year: yoe + era * 400 + i64::from(month <= 2),
-            month,
-            day: (doy - (153 * mp + 2) / 5 + 1) as u32,
+            year,
+            month: month as usize,
+            day,
             hour: sod / 3600,
             minute: sod % 3600 / 60,
             second: sod % 60,
