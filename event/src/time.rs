@@ -81,4 +81,13 @@ mod tests {
             "2000-02-29T00:00:00Z"
         );
     }
+
+    #[test]
+    fn civil_conversions_are_inverse_over_a_wide_range() {
+        for days in (-800_000..800_000).step_by(7) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
 }
