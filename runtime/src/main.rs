@@ -53,12 +53,26 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Inspect or repair a disk buffer (a `sluice-wal` directory).
+    Buffer {
+        #[command(subcommand)]
+        action: BufferAction,
+    },
     /// List the built-in plugins and what they accept.
     Plugins {
         /// Print the describe() output as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum BufferAction {
+    /// Read every frame and report good, corrupt and torn ones; changes nothing.
+    /// Exits 1 when the buffer is damaged.
+    Verify { path: PathBuf },
+    /// Rewrite damaged segments without their bad frames and cut torn tails.
+    Repair { path: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +86,7 @@ fn main() -> ExitCode {
         Command::Check { files } => check(&files),
         Command::Test { files } => test(&files),
         Command::Plugins { json } => plugins(json),
+        Command::Buffer { action } => buffer(action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -274,6 +289,28 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+fn buffer(action: BufferAction) -> Result<()> {
+    match action {
+        BufferAction::Verify { path } => {
+            let report = sluice_wal::verify(&path)
+                .with_context(|| format!("cannot verify {}", path.display()))?;
+            println!("{report}");
+            if !report.is_clean() {
+                bail!(
+                    "{} is damaged; `sluice buffer repair` rewrites it without the bad frames",
+                    path.display()
+                );
+            }
+        }
+        BufferAction::Repair { path } => {
+            let report = sluice_wal::repair(&path)
+                .with_context(|| format!("cannot repair {}", path.display()))?;
+            println!("{report}");
+        }
+    }
+    Ok(())
 }
 
 fn plugins(json: bool) -> Result<()> {

@@ -543,3 +543,76 @@ fn metrics_count_events_failures_and_traps_per_stage() {
         stderr.join().unwrap()
     );
 }
+
+#[test]
+fn buffer_verify_finds_damage_and_repair_removes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("buffer");
+    {
+        let (mut writer, _) =
+            sluice_wal::Writer::open(&log, sluice_wal::Options::default()).unwrap();
+        for i in 0..100 {
+            writer
+                .append(format!("event {i} {}", "x".repeat(200)).as_bytes())
+                .unwrap();
+        }
+        writer.sync().unwrap();
+    }
+    let out = sluice()
+        .args(["buffer", "verify"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "a clean buffer verifies: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Flip a byte in the middle of the only segment.
+    let segment = std::fs::read_dir(&log)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "wal"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(&segment, bytes).unwrap();
+
+    let out = sluice()
+        .args(["buffer", "verify"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "damage is reported by the exit code");
+    let report = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(report.contains("corrupt"), "{report}");
+
+    let out = sluice()
+        .args(["buffer", "repair"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sluice()
+        .args(["buffer", "verify"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "repaired: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let kept = sluice_wal::Reader::open(&log, 1).unwrap().count();
+    assert!(
+        (95..100).contains(&kept),
+        "only the damaged frame is gone: {kept} of 100 kept"
+    );
+}
