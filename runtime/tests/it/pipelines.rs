@@ -30,6 +30,15 @@ fn run_with_stdin(pipeline: &Path, input: &str) -> Output {
     output
 }
 
+/// Polls `condition` every 20 ms for up to 20 s.
+fn wait_until(mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Reads the child's stderr until a line contains `needle`; the rest is
 /// collected in the background and returned by the handle.
 fn wait_for_log(child: &mut std::process::Child, needle: &str) -> std::thread::JoinHandle<String> {
@@ -137,10 +146,15 @@ fn a_trapping_plugin_sends_its_batch_to_errors_and_the_pipeline_goes_on() {
         .unwrap();
     let stderr = wait_for_log(&mut child, "pipelines built");
     let mut stdin = child.stdin.take().unwrap();
-    for line in ["one", "panic", "two"] {
+    // Each line goes in only once the one before has come out, so each is
+    // its own batch however slow the machine is.
+    for (line, lands_in) in [("one", &good), ("panic", &errors), ("two", &good)] {
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(150));
+        wait_until(|| {
+            std::fs::read_to_string(lands_in)
+                .is_ok_and(|t| t.contains(&format!("\"message\":\"{line}\"")))
+        });
     }
     drop(stdin);
     let status = child.wait().unwrap();
@@ -507,7 +521,11 @@ fn metrics_count_events_failures_and_traps_per_stage() {
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "{{\"a\":1}}\nnot json\n{{\"b\":2}}").unwrap();
     stdin.flush().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The trap must come in a batch of its own: wait until the first three are through.
+    wait_until(|| {
+        http_get(&addr, "/metrics")
+            .contains(r#"sluice_events_in_total{pipeline="m",stage="out",kind="sink"} 3"#)
+    });
     writeln!(stdin, "panic").unwrap();
     stdin.flush().unwrap();
 
