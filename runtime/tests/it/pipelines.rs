@@ -136,7 +136,6 @@ fn a_trapping_plugin_sends_its_batch_to_errors_and_the_pipeline_goes_on() {
             errors.display()
         ),
     );
-    // Once the pipeline runs, a pause between lines puts each in its own batch.
     let mut child = sluice()
         .arg("run")
         .arg(&pipeline)
