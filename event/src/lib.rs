@@ -171,9 +171,9 @@ impl Event {
     /// stays in `message`, and `parse_error`, `error.message` and
     /// `error.stage` say what went wrong where.
     pub fn record_error(&mut self, stage: &str, error: &str) {
-        self.fields.insert(names::PARSE_ERROR, true);
-        self.fields.insert(names::ERROR_MESSAGE, error);
-        self.fields.insert(names::ERROR_STAGE, stage);
+        for (name, value) in packed::error_fields(stage, error) {
+            self.fields.insert(name, value.to_value());
+        }
     }
 }
 

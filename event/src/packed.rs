@@ -86,6 +86,17 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
     }
 }
 
+/// The fields every failed event carries: `parse_error`, `error.message`
+/// and `error.stage`. The one definition, used for owned events
+/// ([`Event::record_error`]) and for rows ([`PackedBatch::push_row_with`]).
+pub fn error_fields<'a>(stage: &'a str, reason: &'a str) -> [(&'static str, ValueRef<'a>); 3] {
+    [
+        (crate::names::PARSE_ERROR, ValueRef::Bool(true)),
+        (crate::names::ERROR_MESSAGE, ValueRef::Str(reason)),
+        (crate::names::ERROR_STAGE, ValueRef::Str(stage)),
+    ]
+}
+
 /// One event of a checked batch, read in place.
 #[derive(Debug, Clone, Copy)]
 pub struct Row<'a> {

@@ -17,7 +17,7 @@ use crate::plugin::transform::{
 };
 use crate::plugin::{PluginEngine, PluginRef};
 use sluice_event::names;
-use sluice_event::packed::ValueRef;
+use sluice_event::packed::error_fields;
 use sluice_io::sinks::{self, SinkContext};
 use sluice_io::sources::{self, SourceContext};
 use sluice_io::{Batch, StageCounters};
@@ -35,7 +35,7 @@ pub const CHANNEL_CAPACITY: usize = 8;
 /// A pipeline whose plugins are compiled, linked and configured.
 pub struct BuiltPipeline {
     pipeline: Pipeline,
-    plugins: HashMap<String, (TransformPlugin, PluginInfo)>,
+    plugins: HashMap<String, TransformPlugin>,
     /// Events each `blackhole` sink has counted.
     pub blackhole_counts: HashMap<String, Arc<AtomicU64>>,
 }
@@ -49,10 +49,12 @@ pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline,
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    let mut infos = HashMap::new();
     let mut plugins = HashMap::new();
     for stage in &pipeline.transforms {
-        let plugin = load_plugin(stage, engine, &base_dir)?;
+        let (plugin, info) = load_plugin(stage, engine, &base_dir)?;
         plugins.insert(stage.name.clone(), plugin);
+        infos.insert(stage.name.clone(), info);
     }
     // Named outputs must exist.
     let readers = pipeline
@@ -62,8 +64,7 @@ pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline,
         .chain(pipeline.sinks.iter().map(|s| (&s.name, &s.inputs)));
     for (reader, inputs) in readers {
         for input in inputs {
-            let (Some(output), Some((_, info))) =
-                (&input.input.output, plugins.get(&input.input.stage))
+            let (Some(output), Some(info)) = (&input.input.output, infos.get(&input.input.stage))
             else {
                 continue;
             };
@@ -327,15 +328,6 @@ impl Router {
     }
 }
 
-/// The fields every failed event carries (see `Event::record_error`).
-fn error_fields<'a>(stage: &'a str, reason: &'a str) -> [(&'static str, ValueRef<'a>); 3] {
-    [
-        (names::PARSE_ERROR, ValueRef::Bool(true)),
-        (names::ERROR_MESSAGE, ValueRef::Str(reason)),
-        (names::ERROR_STAGE, ValueRef::Str(stage)),
-    ]
-}
-
 impl BuiltPipeline {
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
@@ -414,7 +406,7 @@ impl BuiltPipeline {
         }
 
         for stage in &pipeline.transforms {
-            let (plugin, _info) = plugins.remove(&stage.name).expect("built");
+            let plugin = plugins.remove(&stage.name).expect("built");
             let metrics = registry.stage(
                 &pipeline_name,
                 &stage.name,

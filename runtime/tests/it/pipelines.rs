@@ -30,6 +30,28 @@ fn run_with_stdin(pipeline: &Path, input: &str) -> Output {
     output
 }
 
+/// Starts `sluice run pipeline` with stdin piped and waits until its log
+/// says `ready`; returns the child, its stdin, and the rest of its stderr.
+fn spawn_fed(
+    pipeline: &Path,
+    ready: &str,
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    std::thread::JoinHandle<String>,
+) {
+    let mut child = sluice()
+        .arg("run")
+        .arg(pipeline)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = wait_for_log(&mut child, ready);
+    let stdin = child.stdin.take().unwrap();
+    (child, stdin, stderr)
+}
+
 /// Polls `condition` every 20 ms for up to 20 s.
 fn wait_until(mut condition: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -136,15 +158,7 @@ fn a_trapping_plugin_sends_its_batch_to_errors_and_the_pipeline_goes_on() {
             errors.display()
         ),
     );
-    let mut child = sluice()
-        .arg("run")
-        .arg(&pipeline)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = wait_for_log(&mut child, "pipelines built");
-    let mut stdin = child.stdin.take().unwrap();
+    let (mut child, mut stdin, stderr) = spawn_fed(&pipeline, "pipelines built");
     // Each line goes in only once the one before has come out, so each is
     // its own batch however slow the machine is.
     for (line, lands_in) in [("one", &good), ("panic", &errors), ("two", &good)] {
@@ -509,15 +523,7 @@ fn metrics_count_events_failures_and_traps_per_stage() {
             test_plugin("panic").display()
         ),
     );
-    let mut child = sluice()
-        .arg("run")
-        .arg(&pipeline)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = wait_for_log(&mut child, "api listening");
-    let mut stdin = child.stdin.take().unwrap();
+    let (mut child, mut stdin, stderr) = spawn_fed(&pipeline, "api listening");
     writeln!(stdin, "{{\"a\":1}}\nnot json\n{{\"b\":2}}").unwrap();
     stdin.flush().unwrap();
     // The trap must come in a batch of its own: wait until the first three are through.
