@@ -1,0 +1,484 @@
+//! Aggregation pipes: the part of a query after `parse_until_pipe`'s `|`.
+//!
+//! ```text
+//! pipe      = "|" ( stats | timechart | top )
+//! stats     = "stats" agg { "," agg } [ "by" field { "," field } ]
+//! timechart = "timechart" interval agg { "," agg } [ "by" field ]
+//! top       = "top" N field
+//! agg       = "count()" | ( "avg" | "min" | "max" | "sum" | "p50" | "p95" | "p99" ) "(" field ")"
+//! interval  = N ( "ms" | "s" | "m" | "h" | "d" )
+//! ```
+//!
+//! Errors name the 1-based column in the whole query text. Numbers are int and float values
+//! and strings holding a number; percentiles are exact (nearest rank). Groups are keyed by the
+//! field's value as JSON (a missing field is `null`).
+
+use crate::error::{Error, Result};
+use crate::index::{event_at, scan, Index, Loc};
+use crate::search::SearchRequest;
+use crate::segment::Budget;
+use serde_json::Value as Json;
+use sluice_event::{value_to_json, Event, Value};
+use sluice_query::text::Number;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Func {
+    Count,
+    Avg(String),
+    Min(String),
+    Max(String),
+    Sum(String),
+    /// The percentile (50, 95, 99).
+    Pct(u8, String),
+}
+
+impl Func {
+    fn label(&self) -> String {
+        match self {
+            Func::Count => "count()".into(),
+            Func::Avg(f) => format!("avg({f})"),
+            Func::Min(f) => format!("min({f})"),
+            Func::Max(f) => format!("max({f})"),
+            Func::Sum(f) => format!("sum({f})"),
+            Func::Pct(p, f) => format!("p{p}({f})"),
+        }
+    }
+}
+
+/// A parsed pipe.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pipe {
+    Stats { aggs: Vec<Func>, by: Vec<String> },
+    Timechart { interval_ns: i64, aggs: Vec<Func>, by: Option<String> },
+    Top { n: usize, field: String },
+}
+
+/// The answer: a table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Json>>,
+    /// Events aggregated.
+    pub matched: u64,
+    pub partial: bool,
+    pub scanned: u64,
+}
+
+struct Lexer<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Lexer<'a> {
+    fn err(&self, at: usize, message: impl Into<String>) -> Error {
+        Error::Pipe {
+            column: sluice_query::column_at(self.text, at),
+            message: message.into(),
+        }
+    }
+    fn skip_ws(&mut self) {
+        while let Some(c) = self.text[self.pos..].chars().next() {
+            if !c.is_whitespace() {
+                break;
+            }
+            self.pos += c.len_utf8();
+        }
+    }
+    /// A word: field names (dotted), function names, numbers with units.
+    fn word(&mut self) -> Option<(usize, &'a str)> {
+        self.skip_ws();
+        let start = self.pos;
+        let rest = &self.text[start..];
+        let len = rest
+            .find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '@' | '-')))
+            .unwrap_or(rest.len());
+        if len == 0 {
+            return None;
+        }
+        self.pos += len;
+        Some((start, &rest[..len]))
+    }
+    fn peek_char(&mut self) -> Option<char> {
+        self.skip_ws();
+        self.text[self.pos..].chars().next()
+    }
+    fn expect(&mut self, c: char) -> Result<()> {
+        if self.peek_char() == Some(c) {
+            self.pos += c.len_utf8();
+            Ok(())
+        } else {
+            Err(self.err(self.pos, format!("expected '{c}'")))
+        }
+    }
+    fn field(&mut self) -> Result<String> {
+        match self.word() {
+            Some((_, w)) => Ok(w.to_owned()),
+            None => Err(self.err(self.pos, "expected a field name")),
+        }
+    }
+    fn agg(&mut self) -> Result<Func> {
+        let Some((at, name)) = self.word() else {
+            return Err(self.err(self.pos, "expected an aggregation such as count()"));
+        };
+        self.expect('(')?;
+        let f = if name == "count" {
+            Func::Count
+        } else {
+            let field = self.field()?;
+            match name {
+                "avg" => Func::Avg(field),
+                "min" => Func::Min(field),
+                "max" => Func::Max(field),
+                "sum" => Func::Sum(field),
+                "p50" => Func::Pct(50, field),
+                "p95" => Func::Pct(95, field),
+                "p99" => Func::Pct(99, field),
+                _ => {
+                    return Err(self.err(
+                        at,
+                        format!("unknown aggregation {name:?} (count, avg, min, max, sum, p50, p95, p99)"),
+                    ))
+                }
+            }
+        };
+        self.expect(')')?;
+        Ok(f)
+    }
+    fn aggs(&mut self) -> Result<Vec<Func>> {
+        let mut v = vec![self.agg()?];
+        while self.peek_char() == Some(',') {
+            self.pos += 1;
+            v.push(self.agg()?);
+        }
+        Ok(v)
+    }
+    fn end(&mut self) -> Result<()> {
+        self.skip_ws();
+        if self.pos < self.text.len() {
+            return Err(self.err(self.pos, "unexpected text after the pipe"));
+        }
+        Ok(())
+    }
+    fn keyword(&mut self, kw: &str) -> bool {
+        let save = self.pos;
+        match self.word() {
+            Some((_, w)) if w == kw => true,
+            _ => {
+                self.pos = save;
+                false
+            }
+        }
+    }
+}
+
+/// Parses the pipe that starts at byte `offset` of `text` (where `parse_until_pipe` stopped).
+pub fn parse_pipe(text: &str, offset: usize) -> Result<Pipe> {
+    let mut lx = Lexer { text, pos: offset };
+    lx.expect('|')?;
+    let Some((at, cmd)) = lx.word() else {
+        return Err(lx.err(lx.pos, "expected stats, timechart or top after '|'"));
+    };
+    let pipe = match cmd {
+        "stats" => {
+            let aggs = lx.aggs()?;
+            let mut by = Vec::new();
+            if lx.keyword("by") {
+                by.push(lx.field()?);
+                while lx.peek_char() == Some(',') {
+                    lx.pos += 1;
+                    by.push(lx.field()?);
+                }
+            }
+            Pipe::Stats { aggs, by }
+        }
+        "timechart" => {
+            let Some((iat, iv)) = lx.word() else {
+                return Err(lx.err(lx.pos, "expected an interval such as 1m"));
+            };
+            let interval_ns = parse_interval(iv).ok_or_else(|| {
+                lx.err(iat, format!("invalid interval {iv:?} (e.g. 500ms, 30s, 1m, 1h, 1d)"))
+            })?;
+            let aggs = lx.aggs()?;
+            let by = if lx.keyword("by") {
+                Some(lx.field()?)
+            } else {
+                None
+            };
+            Pipe::Timechart {
+                interval_ns,
+                aggs,
+                by,
+            }
+        }
+        "top" => {
+            let Some((nat, n)) = lx.word() else {
+                return Err(lx.err(lx.pos, "expected a count such as 10"));
+            };
+            let n: usize = n
+                .parse()
+                .ok()
+                .filter(|n| *n > 0 && *n <= 10_000)
+                .ok_or_else(|| lx.err(nat, "expected a count from 1 to 10000"))?;
+            Pipe::Top {
+                n,
+                field: lx.field()?,
+            }
+        }
+        _ => {
+            return Err(lx.err(
+                at,
+                format!("unknown pipe command {cmd:?} (stats, timechart, top)"),
+            ))
+        }
+    };
+    lx.end()?;
+    Ok(pipe)
+}
+
+fn parse_interval(s: &str) -> Option<i64> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n.parse().ok().filter(|n| *n > 0)?;
+    let mult = match unit {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn field_value<'e>(e: &'e Event, name: &str) -> Option<std::borrow::Cow<'e, Value>> {
+    use std::borrow::Cow;
+    match name {
+        "message" => Some(Cow::Owned(Value::String(e.message.clone()))),
+        "timestamp" => Some(Cow::Owned(Value::Timestamp(e.timestamp))),
+        "ingest_timestamp" => Some(Cow::Owned(Value::Timestamp(e.ingest_timestamp))),
+        _ => e.fields.get(name).map(Cow::Borrowed),
+    }
+}
+
+fn group_key(e: &Event, name: &str) -> Json {
+    field_value(e, name).map_or(Json::Null, |v| value_to_json(&v))
+}
+
+fn number(e: &Event, name: &str) -> Option<f64> {
+    match field_value(e, name)?.as_ref() {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) if f.is_finite() => Some(*f),
+        Value::String(s) => Number::parse(s).map(Number::as_f64),
+        _ => None,
+    }
+}
+
+#[derive(Default)]
+struct Acc {
+    count: u64,
+    /// Per numeric field: the values seen.
+    values: BTreeMap<String, Vec<f64>>,
+}
+
+impl Acc {
+    fn add(&mut self, e: &Event, aggs: &[Func]) {
+        self.count += 1;
+        for f in aggs {
+            let field = match f {
+                Func::Count => continue,
+                Func::Avg(x) | Func::Min(x) | Func::Max(x) | Func::Sum(x) | Func::Pct(_, x) => x,
+            };
+            if let Some(n) = number(e, field) {
+                self.values.entry(field.clone()).or_default().push(n);
+            }
+        }
+    }
+    fn finish(&mut self, aggs: &[Func]) -> Vec<Json> {
+        let num = |x: f64| serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number);
+        aggs.iter()
+            .map(|f| match f {
+                Func::Count => Json::from(self.count),
+                Func::Avg(x) | Func::Min(x) | Func::Max(x) | Func::Sum(x) | Func::Pct(_, x) => {
+                    let Some(v) = self.values.get_mut(x).filter(|v| !v.is_empty()) else {
+                        return if matches!(f, Func::Sum(_)) { Json::from(0) } else { Json::Null };
+                    };
+                    match f {
+                        Func::Avg(_) => num(v.iter().sum::<f64>() / v.len() as f64),
+                        Func::Sum(_) => num(v.iter().sum()),
+                        Func::Min(_) => num(v.iter().copied().fold(f64::INFINITY, f64::min)),
+                        Func::Max(_) => num(v.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+                        Func::Pct(p, _) => {
+                            v.sort_by(f64::total_cmp);
+                            let rank = ((f64::from(*p) / 100.0) * v.len() as f64).ceil() as usize;
+                            num(v[rank.clamp(1, v.len()) - 1])
+                        }
+                        Func::Count => Json::Null,
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// Runs `pipe` over the matches of `req` in `index`.
+pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult> {
+    let view = index.view();
+    let plan = index.plan(&req.query);
+    let mut budget = Budget {
+        max: req.scan_budget,
+        deadline: req.deadline,
+        ..Budget::default()
+    };
+    let mut locs: Vec<Loc> = Vec::new();
+    scan(
+        &view,
+        &plan,
+        &req.query,
+        (req.time_field, req.from, req.to),
+        index.last_seq(),
+        &mut budget,
+        |_, _, loc| locs.push(loc),
+    )?;
+    let matched = locs.len() as u64;
+    let (columns, rows) = match pipe {
+        Pipe::Stats { aggs, by } => {
+            let mut groups: BTreeMap<Vec<String>, (Vec<Json>, Acc)> = BTreeMap::new();
+            for loc in &locs {
+                let e = event_at(&view, *loc)?;
+                let key: Vec<Json> = by.iter().map(|f| group_key(&e, f)).collect();
+                let k: Vec<String> = key.iter().map(Json::to_string).collect();
+                groups.entry(k).or_insert_with(|| (key, Acc::default())).1.add(&e, aggs);
+            }
+            if by.is_empty() && groups.is_empty() {
+                groups.insert(Vec::new(), (Vec::new(), Acc::default()));
+            }
+            let mut columns: Vec<String> = by.clone();
+            columns.extend(aggs.iter().map(Func::label));
+            let mut rows: Vec<Vec<Json>> = groups
+                .into_values()
+                .map(|(mut key, mut acc)| {
+                    key.extend(acc.finish(aggs));
+                    key
+                })
+                .collect();
+            // Biggest groups first when the first aggregation is a count.
+            if matches!(aggs.first(), Some(Func::Count)) {
+                let at = by.len();
+                rows.sort_by(|a, b| {
+                    b[at].as_u64().cmp(&a[at].as_u64()).then_with(|| a.iter().map(Json::to_string).cmp(b.iter().map(Json::to_string)))
+                });
+            }
+            (columns, rows)
+        }
+        Pipe::Timechart {
+            interval_ns,
+            aggs,
+            by,
+        } => {
+            let mut groups: BTreeMap<(i64, String), (Json, Acc)> = BTreeMap::new();
+            for loc in &locs {
+                let e = event_at(&view, *loc)?;
+                let bucket = e.timestamp.div_euclid(*interval_ns) * interval_ns;
+                let key = by.as_ref().map_or(Json::Null, |f| group_key(&e, f));
+                groups
+                    .entry((bucket, key.to_string()))
+                    .or_insert_with(|| (key, Acc::default()))
+                    .1
+                    .add(&e, aggs);
+            }
+            let mut columns = vec!["_time".to_owned()];
+            columns.extend(by.iter().cloned());
+            columns.extend(aggs.iter().map(Func::label));
+            let rows = groups
+                .into_iter()
+                .map(|((bucket, _), (key, mut acc))| {
+                    let mut row = vec![Json::String(sluice_event::format_rfc3339(bucket))];
+                    if by.is_some() {
+                        row.push(key);
+                    }
+                    row.extend(acc.finish(aggs));
+                    row
+                })
+                .collect();
+            (columns, rows)
+        }
+        Pipe::Top { n, field } => {
+            let mut counts: BTreeMap<String, (Json, u64)> = BTreeMap::new();
+            for loc in &locs {
+                let e = event_at(&view, *loc)?;
+                let key = group_key(&e, field);
+                if key.is_null() {
+                    continue;
+                }
+                counts.entry(key.to_string()).or_insert((key, 0)).1 += 1;
+            }
+            let mut v: Vec<(String, (Json, u64))> = counts.into_iter().collect();
+            v.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then_with(|| a.0.cmp(&b.0)));
+            let rows = v
+                .into_iter()
+                .take(*n)
+                .map(|(_, (k, c))| vec![k, Json::from(c)])
+                .collect();
+            (vec![field.clone(), "count".into()], rows)
+        }
+    };
+    Ok(AggResult {
+        columns,
+        rows,
+        matched,
+        partial: budget.cut,
+        scanned: budget.examined.min(budget.max),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Pipe> {
+        let (_, at) = sluice_query::parse_until_pipe(text).unwrap();
+        parse_pipe(text, at)
+    }
+
+    #[test]
+    fn pipes_parse() {
+        assert_eq!(
+            parse("level:ERROR | stats count(), p95(latency) by service, host").unwrap(),
+            Pipe::Stats {
+                aggs: vec![Func::Count, Func::Pct(95, "latency".into())],
+                by: vec!["service".into(), "host".into()]
+            }
+        );
+        assert_eq!(
+            parse("* | timechart 1m count() by level").unwrap(),
+            Pipe::Timechart {
+                interval_ns: 60_000_000_000,
+                aggs: vec![Func::Count],
+                by: Some("level".into())
+            }
+        );
+        assert_eq!(
+            parse("x | top 10 host").unwrap(),
+            Pipe::Top {
+                n: 10,
+                field: "host".into()
+            }
+        );
+    }
+
+    #[test]
+    fn errors_point_at_the_column() {
+        let col = |t: &str| match parse(t) {
+            Err(Error::Pipe { column, .. }) => column,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(col("x | stat count()"), 5);
+        assert_eq!(col("x | stats cnt()"), 11);
+        assert_eq!(col("x | stats count() by"), 21);
+        assert_eq!(col("x | timechart 1y count()"), 15);
+        assert_eq!(col("x | top zero host"), 9);
+        assert_eq!(col("x | stats count() extra"), 19);
+        assert_eq!(col("x | stats avg(f"), 16);
+    }
+}

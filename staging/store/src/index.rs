@@ -1,0 +1,673 @@
+//! One index: its WAL, in-memory segment, immutable segments and catalog; append, flush,
+//! merge, recovery and the scans searches are built from.
+
+use crate::catalog::{Catalog, Entry};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::plan::{plan, Plan};
+use crate::schema::Fields as Schema;
+use crate::segment::{self, Budget, Segment, SegmentMeta, TimeField};
+use crate::StoreOptions;
+use sluice_event::{Event, Value};
+use sluice_query::Query;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
+
+/// Events per WAL record at most (a sequence number holds the index within the record in its
+/// low 24 bits).
+const MAX_EVENTS_PER_RECORD: usize = 1 << 20;
+/// Encoded bytes per WAL record we aim for (the WAL's own limit is 16 MiB).
+const RECORD_BYTES: usize = 4 << 20;
+const SEQ_SHIFT: u32 = 24;
+
+/// The sequence number of event `i` of WAL record `record`: unique in the index, growing in
+/// append order, and the same after a restart (recovery replays the same records).
+pub fn seq(record: u64, i: usize) -> u64 {
+    (record << SEQ_SHIFT) | i as u64
+}
+
+/// Events of one WAL record, searchable in memory until a flush puts them in a segment.
+#[derive(Debug)]
+pub struct MemBatch {
+    pub record: u64,
+    pub events: Vec<Event>,
+    /// Type conflicts these events caused.
+    pub conflicts: u64,
+    pub bytes: u64,
+}
+
+/// What a search sees: a consistent snapshot of the live segments and the in-memory batches.
+#[derive(Clone, Default)]
+pub struct View {
+    pub segments: Vec<Arc<Segment>>,
+    pub mem: Vec<Arc<MemBatch>>,
+}
+
+struct WalState {
+    writer: sluice_wal::Writer,
+    /// Detected type per field name.
+    schema: BTreeMap<String, String>,
+    conflicts: u64,
+}
+
+struct Maint {
+    catalog: Catalog,
+}
+
+/// Counters of one index.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IndexStats {
+    pub segments: usize,
+    pub segment_rows: u64,
+    pub mem_rows: u64,
+    /// Bytes of the segments' files.
+    pub segment_bytes: u64,
+    /// Raw bytes of the events in segments (message + fields JSON).
+    pub raw_bytes: u64,
+    pub wal_bytes: u64,
+    /// Field values whose type differed from the field's detected type (kept as text).
+    pub type_conflicts: u64,
+    /// Detected type per field (`string`, `number`, `bool`, `timestamp`).
+    pub schema: BTreeMap<String, String>,
+    pub flushes: u64,
+    pub merges: u64,
+    /// WAL records replayed into memory when the index was opened.
+    pub replayed_records: u64,
+    /// WAL records that failed to decode (checksummed, so a bug or a newer writer), skipped.
+    pub corrupt_records: u64,
+    /// Segment directories not in the catalog, deleted when the index was opened.
+    pub orphans_deleted: u64,
+    pub last_error: Option<String>,
+}
+
+pub struct Index {
+    pub name: String,
+    dir: PathBuf,
+    opts: StoreOptions,
+    schema: Schema,
+    wal: Mutex<WalState>,
+    view: RwLock<View>,
+    maint: Mutex<Maint>,
+    last_seq: AtomicU64,
+    /// When the oldest event now in memory arrived (for the flush interval).
+    mem_since: Mutex<Option<Instant>>,
+    mem_rows: AtomicU64,
+    mem_bytes: AtomicU64,
+    stats: Mutex<IndexStats>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The type class a value counts as for schema detection (`None` for null).
+fn type_class(v: &Value) -> Option<&'static str> {
+    match v {
+        Value::Null => None,
+        Value::Bool(_) => Some("bool"),
+        Value::Int(_) | Value::Float(_) => Some("number"),
+        Value::String(_) => Some("string"),
+        Value::Timestamp(_) => Some("timestamp"),
+    }
+}
+
+/// The fixed types of the well-known fields.
+fn well_known(name: &str) -> Option<&'static str> {
+    match name {
+        "level" | "service" | "host" | "trace_id" | "source" => Some("string"),
+        _ => None,
+    }
+}
+
+fn detect(schema: &mut BTreeMap<String, String>, events: &[Event]) -> u64 {
+    let mut conflicts = 0;
+    for e in events {
+        for (name, value) in e.fields.iter() {
+            let Some(class) = type_class(value) else {
+                continue;
+            };
+            match schema.get(name) {
+                Some(t) if t == class => {}
+                Some(_) => conflicts += 1,
+                None => {
+                    let t = well_known(name).unwrap_or(class);
+                    if t != class {
+                        conflicts += 1;
+                    }
+                    schema.insert(name.to_owned(), t.to_owned());
+                }
+            }
+        }
+    }
+    conflicts
+}
+
+impl Index {
+    fn wal_options(opts: &StoreOptions) -> sluice_wal::Options {
+        sluice_wal::Options {
+            max_segment_bytes: opts.wal_segment_bytes,
+            sync: opts.sync.policy(),
+        }
+    }
+
+    /// Opens (creating) the index in `dir` and recovers it: drops segment directories the
+    /// catalog does not name, opens the live ones, and replays the WAL after the catalog's
+    /// position into memory.
+    pub fn open(name: &str, dir: &Path, opts: &StoreOptions) -> Result<Index> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create index directory", e))?;
+        let seg_root = dir.join("segments");
+        fs::create_dir_all(&seg_root).map_err(|e| Error::io(&seg_root, "create directory", e))?;
+        let catalog = Catalog::load(dir)?;
+        let mut stats = IndexStats::default();
+        // Half-written or retired segments: anything the catalog does not name.
+        let live: std::collections::HashSet<&str> =
+            catalog.segments.iter().map(|s| s.dir.as_str()).collect();
+        for entry in fs::read_dir(&seg_root).map_err(|e| Error::io(&seg_root, "list", e))? {
+            let entry = entry.map_err(|e| Error::io(&seg_root, "list", e))?;
+            let fname = entry.file_name();
+            let fname = fname.to_string_lossy();
+            if !live.contains(fname.as_ref()) {
+                let p = entry.path();
+                let removed = if p.is_dir() {
+                    fs::remove_dir_all(&p)
+                } else {
+                    fs::remove_file(&p)
+                };
+                removed.map_err(|e| Error::io(&p, "delete orphan segment", e))?;
+                stats.orphans_deleted += 1;
+            }
+        }
+        if stats.orphans_deleted > 0 {
+            segment::sync_dir(&seg_root)?;
+        }
+        let mut segments = Vec::new();
+        for e in &catalog.segments {
+            segments.push(Arc::new(Segment::open(&seg_root.join(&e.dir))?));
+        }
+        let wal_dir = dir.join("wal");
+        let (mut writer, _recovery) = sluice_wal::Writer::open(&wal_dir, Self::wal_options(opts))
+            .map_err(|source| Error::Wal {
+                index: name.into(),
+                source,
+            })?;
+        let wal_err = |source| Error::Wal {
+            index: name.into(),
+            source,
+        };
+        // Record ids must stay above what the segments hold (only a lost WAL tail could break
+        // that; filler records restore it).
+        while writer.next_id() <= catalog.wal_position {
+            let mut rec = Vec::new();
+            codec::record_header(&mut rec, 0);
+            writer.append(&rec).map_err(wal_err)?;
+        }
+        let mut schema_map = catalog.schema.clone();
+        let mut mem = Vec::new();
+        let mut reader = writer.reader(catalog.wal_position + 1).map_err(wal_err)?;
+        let mut last_seq = catalog.segments.iter().map(|s| s.max_seq).max().unwrap_or(0);
+        let mut mem_rows = 0u64;
+        let mut mem_bytes = 0u64;
+        while let Some((id, bytes)) = reader.next_record().map_err(wal_err)? {
+            if id <= catalog.wal_position {
+                continue;
+            }
+            match codec::decode_record(&bytes) {
+                Some(events) if !events.is_empty() => {
+                    let conflicts = detect(&mut schema_map, &events);
+                    last_seq = last_seq.max(seq(id, events.len() - 1));
+                    mem_rows += events.len() as u64;
+                    mem_bytes += bytes.len() as u64;
+                    mem.push(Arc::new(MemBatch {
+                        record: id,
+                        events,
+                        conflicts,
+                        bytes: bytes.len() as u64,
+                    }));
+                    stats.replayed_records += 1;
+                }
+                Some(_) => {}
+                None => stats.corrupt_records += 1,
+            }
+        }
+        if writer.acked() < catalog.wal_position {
+            writer.ack(catalog.wal_position).map_err(wal_err)?;
+        }
+        let conflicts = catalog.type_conflicts + mem.iter().map(|b| b.conflicts).sum::<u64>();
+        let mem_since = (!mem.is_empty()).then(Instant::now);
+        Ok(Index {
+            name: name.to_owned(),
+            dir: dir.to_path_buf(),
+            opts: opts.clone(),
+            schema: Schema::new(),
+            wal: Mutex::new(WalState {
+                writer,
+                schema: schema_map,
+                conflicts,
+            }),
+            view: RwLock::new(View { segments, mem }),
+            maint: Mutex::new(Maint { catalog }),
+            last_seq: AtomicU64::new(last_seq),
+            mem_since: Mutex::new(mem_since),
+            mem_rows: AtomicU64::new(mem_rows),
+            mem_bytes: AtomicU64::new(mem_bytes),
+            stats: Mutex::new(stats),
+        })
+    }
+
+    fn wal_error(&self, source: sluice_wal::Error) -> Error {
+        Error::Wal {
+            index: self.name.clone(),
+            source,
+        }
+    }
+
+    /// Writes `events` to the WAL (durable per the sync policy when this returns), then makes
+    /// them searchable in memory. Returns the sequence numbers given to the first and last.
+    pub fn append(&self, events: &[Event]) -> Result<Option<(u64, u64)>> {
+        if events.is_empty() {
+            return Ok(None);
+        }
+        // Split into records.
+        let mut records: Vec<Vec<u8>> = Vec::new();
+        let mut chunks: Vec<(usize, usize)> = Vec::new();
+        let mut start = 0;
+        let mut rec = Vec::new();
+        let mut one = Vec::new();
+        codec::record_header(&mut rec, 0);
+        for (i, e) in events.iter().enumerate() {
+            one.clear();
+            codec::encode_event(&mut one, e);
+            if one.len() + 5 > sluice_wal::MAX_RECORD_BYTES {
+                return Err(Error::EventTooLarge {
+                    bytes: one.len(),
+                    max: sluice_wal::MAX_RECORD_BYTES - 5,
+                });
+            }
+            let n = i - start;
+            if n > 0
+                && (rec.len() + one.len() > RECORD_BYTES.max(one.len() + 5)
+                    || n >= MAX_EVENTS_PER_RECORD)
+            {
+                codec::set_record_count(&mut rec, n as u32);
+                records.push(std::mem::take(&mut rec));
+                chunks.push((start, i));
+                start = i;
+                codec::record_header(&mut rec, 0);
+            }
+            rec.extend_from_slice(&one);
+        }
+        codec::set_record_count(&mut rec, (events.len() - start) as u32);
+        records.push(rec);
+        chunks.push((start, events.len()));
+
+        let mut wal = lock(&self.wal);
+        let first_id = wal.writer.next_id();
+        let result = wal.writer.append_batch(&records);
+        let written = (wal.writer.next_id() - first_id) as usize;
+        let mut batches = Vec::with_capacity(written);
+        let mut rows = 0u64;
+        let mut bytes = 0u64;
+        for (k, &(a, b)) in chunks.iter().enumerate().take(written) {
+            let evs = events[a..b].to_vec();
+            let conflicts = detect(&mut wal.schema, &evs);
+            wal.conflicts += conflicts;
+            rows += evs.len() as u64;
+            bytes += records[k].len() as u64;
+            batches.push(Arc::new(MemBatch {
+                record: first_id + k as u64,
+                events: evs,
+                conflicts,
+                bytes: records[k].len() as u64,
+            }));
+        }
+        let last = batches
+            .last()
+            .map(|b| seq(b.record, b.events.len().saturating_sub(1)));
+        if !batches.is_empty() {
+            let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+            view.mem.extend(batches);
+            if let Some(l) = last {
+                self.last_seq.store(l, Ordering::SeqCst);
+            }
+        }
+        drop(wal);
+        self.mem_rows.fetch_add(rows, Ordering::SeqCst);
+        self.mem_bytes.fetch_add(bytes, Ordering::SeqCst);
+        if rows > 0 {
+            let mut since = lock(&self.mem_since);
+            if since.is_none() {
+                *since = Some(Instant::now());
+            }
+        }
+        result.map_err(|e| self.wal_error(e))?;
+        Ok(Some((seq(first_id, 0), last.unwrap_or(0))))
+    }
+
+    /// Syncs the WAL (for the interval policy, when appends stop).
+    pub fn sync_wal(&self) -> Result<()> {
+        lock(&self.wal)
+            .writer
+            .sync()
+            .map_err(|e| self.wal_error(e))
+    }
+
+    /// Whether the in-memory segment is due for a flush.
+    pub fn flush_due(&self) -> bool {
+        let rows = self.mem_rows.load(Ordering::SeqCst);
+        if rows == 0 {
+            return false;
+        }
+        rows >= self.opts.flush_rows as u64
+            || self.mem_bytes.load(Ordering::SeqCst) >= self.opts.flush_bytes as u64
+            || lock(&self.mem_since)
+                .is_some_and(|t| t.elapsed() >= self.opts.flush_interval)
+    }
+
+    /// Turns everything in memory into one immutable segment, makes it live in the catalog,
+    /// then acknowledges the WAL up to it. Returns its meta, or `None` if memory was empty.
+    pub fn flush(&self) -> Result<Option<SegmentMeta>> {
+        let mut maint = lock(&self.maint);
+        let mem = self
+            .view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .mem
+            .clone();
+        let Some(last) = mem.last() else {
+            return Ok(None);
+        };
+        let wal_last = last.record;
+        // The segment must never hold what the WAL could still lose.
+        self.sync_wal()?;
+        let mut events = Vec::new();
+        let mut seqs = Vec::new();
+        for b in &mem {
+            for (i, e) in b.events.iter().enumerate() {
+                events.push(e);
+                seqs.push(seq(b.record, i));
+            }
+        }
+        let id = maint.catalog.next_segment_id;
+        let name = segment::dir_name(id);
+        let dir = self.dir.join("segments").join(&name);
+        let meta = segment::build(&dir, id, &events, &seqs, wal_last)?;
+        let seg = Arc::new(Segment::open(&dir)?);
+        let mut catalog = maint.catalog.clone();
+        catalog.segments.push(entry(&meta, &name));
+        catalog.next_segment_id = id + 1;
+        catalog.wal_position = wal_last;
+        catalog.type_conflicts += mem.iter().map(|b| b.conflicts).sum::<u64>();
+        catalog.schema = lock(&self.wal).schema.clone();
+        catalog.store(&self.dir)?;
+        let (rows, bytes) = mem
+            .iter()
+            .fold((0, 0), |(r, b), m| (r + m.events.len() as u64, b + m.bytes));
+        {
+            let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+            view.segments.push(seg);
+            view.mem.retain(|b| b.record > wal_last);
+            self.mem_rows.fetch_sub(rows, Ordering::SeqCst);
+            self.mem_bytes.fetch_sub(bytes, Ordering::SeqCst);
+            *lock(&self.mem_since) = (!view.mem.is_empty()).then(Instant::now);
+        }
+        maint.catalog = catalog;
+        drop(maint);
+        lock(&self.stats).flushes += 1;
+        // The catalog is the truth from here; a failed ack only delays WAL cleanup.
+        if let Err(e) = lock(&self.wal).writer.ack(wal_last) {
+            lock(&self.stats).last_error = Some(e.to_string());
+        }
+        Ok(Some(meta))
+    }
+
+    /// Merges runs of small segments (fewer than half `merge_target_rows` rows each) into one,
+    /// when a run has `merge_min_segments` of them or fills the target. Crash-safe: the new
+    /// segment is written, the catalog swapped, and only then are the old ones deleted.
+    /// Returns how many merges were done.
+    pub fn merge(&self) -> Result<usize> {
+        let mut done = 0;
+        loop {
+            let mut maint = lock(&self.maint);
+            let segs = self
+                .view
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .segments
+                .clone();
+            let target = self.opts.merge_target_rows;
+            let small = |s: &Segment| s.meta.rows < target / 2;
+            let mut run: Vec<Arc<Segment>> = Vec::new();
+            let mut pick: Option<Vec<Arc<Segment>>> = None;
+            for s in &segs {
+                if small(s) && run.iter().map(|r| r.meta.rows).sum::<u64>() + s.meta.rows <= target
+                {
+                    run.push(s.clone());
+                    if run.len() >= self.opts.merge_min_segments.max(2) {
+                        pick = Some(std::mem::take(&mut run));
+                        break;
+                    }
+                } else {
+                    run.clear();
+                    if small(s) {
+                        run.push(s.clone());
+                    }
+                }
+            }
+            let Some(sources) = pick else {
+                return Ok(done);
+            };
+            let mut events = Vec::new();
+            let mut seqs = Vec::new();
+            for s in &sources {
+                let nbatches = (s.meta.rows as usize).div_ceil(crate::rows::BATCH_ROWS);
+                for b in 0..nbatches {
+                    let cols = s.rows.batch(b)?;
+                    for i in 0..cols.len() {
+                        let e = cols.event(i).ok_or_else(|| {
+                            Error::corrupt(s.rows.path(), format!("row {i} of batch {b}"))
+                        })?;
+                        events.push(e);
+                        seqs.push(cols.seq.value(i));
+                    }
+                }
+            }
+            let mut order: Vec<usize> = (0..events.len()).collect();
+            order.sort_by_key(|&i| seqs[i]);
+            let refs: Vec<&Event> = order.iter().map(|&i| &events[i]).collect();
+            let sorted_seqs: Vec<u64> = order.iter().map(|&i| seqs[i]).collect();
+            let id = maint.catalog.next_segment_id;
+            let name = segment::dir_name(id);
+            let dir = self.dir.join("segments").join(&name);
+            let wal_last = sources.iter().map(|s| s.meta.wal_last).max().unwrap_or(0);
+            let meta = segment::build(&dir, id, &refs, &sorted_seqs, wal_last)?;
+            let seg = Arc::new(Segment::open(&dir)?);
+            let ids: Vec<u64> = sources.iter().map(|s| s.meta.id).collect();
+            let mut catalog = maint.catalog.clone();
+            let at = catalog
+                .segments
+                .iter()
+                .position(|e| ids.contains(&e.id))
+                .unwrap_or(catalog.segments.len());
+            catalog.segments.retain(|e| !ids.contains(&e.id));
+            catalog.segments.insert(at.min(catalog.segments.len()), entry(&meta, &name));
+            catalog.next_segment_id = id + 1;
+            catalog.store(&self.dir)?;
+            {
+                let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+                let at = view
+                    .segments
+                    .iter()
+                    .position(|s| ids.contains(&s.meta.id))
+                    .unwrap_or(view.segments.len());
+                view.segments.retain(|s| !ids.contains(&s.meta.id));
+                let at = at.min(view.segments.len());
+                view.segments.insert(at, seg);
+            }
+            maint.catalog = catalog;
+            for s in &sources {
+                s.retire();
+            }
+            drop(maint);
+            lock(&self.stats).merges += 1;
+            done += 1;
+        }
+    }
+
+    pub fn view(&self) -> View {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::SeqCst)
+    }
+
+    pub fn schema_fields(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn plan(&self, q: &Query) -> Plan {
+        plan(q.root(), &self.schema)
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        let mut s = lock(&self.stats).clone();
+        let view = self.view();
+        s.segments = view.segments.len();
+        s.segment_rows = view.segments.iter().map(|x| x.meta.rows).sum();
+        s.segment_bytes = view.segments.iter().map(|x| x.meta.bytes).sum();
+        s.raw_bytes = view.segments.iter().map(|x| x.meta.raw_bytes).sum();
+        s.mem_rows = view.mem.iter().map(|b| b.events.len() as u64).sum();
+        let wal = lock(&self.wal);
+        s.wal_bytes = wal.writer.bytes_on_disk();
+        s.type_conflicts = wal.conflicts;
+        s.schema = wal.schema.clone();
+        s
+    }
+
+    pub fn record_error(&self, e: &Error) {
+        lock(&self.stats).last_error = Some(e.to_string());
+    }
+}
+
+fn entry(meta: &SegmentMeta, dir: &str) -> Entry {
+    Entry {
+        id: meta.id,
+        dir: dir.to_owned(),
+        tier: "hot".into(),
+        rows: meta.rows,
+        min_timestamp: meta.min_timestamp,
+        max_timestamp: meta.max_timestamp,
+        min_seq: meta.min_seq,
+        max_seq: meta.max_seq,
+        bytes: meta.bytes,
+    }
+}
+
+/// Where a matching event is in a [`View`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Loc {
+    Segment(usize, u32),
+    Mem(usize, usize),
+}
+
+/// Scans a view: calls `f(ts, seq, loc)` for every event matching `query` with its time in
+/// the range and `seq <= snap`, segments first, until the budget runs out.
+pub fn scan(
+    view: &View,
+    plan: &Plan,
+    query: &Query,
+    range: (TimeField, i64, i64),
+    snap: u64,
+    budget: &mut Budget,
+    mut f: impl FnMut(i64, u64, Loc),
+) -> Result<()> {
+    let (field, from, to) = range;
+    for (si, seg) in view.segments.iter().enumerate() {
+        if !seg.overlaps(field, from, to) || seg.meta.min_seq > snap {
+            continue;
+        }
+        seg.for_each_match(plan, query, range, budget, |row, ts, sq| {
+            if sq <= snap {
+                f(ts, sq, Loc::Segment(si, row));
+            }
+        })?;
+        if budget.cut {
+            return Ok(());
+        }
+    }
+    for (bi, b) in view.mem.iter().enumerate() {
+        if seq(b.record, 0) > snap {
+            continue;
+        }
+        for (i, e) in b.events.iter().enumerate() {
+            let sq = seq(b.record, i);
+            if sq > snap {
+                break;
+            }
+            if !budget.take() {
+                return Ok(());
+            }
+            let t = match field {
+                TimeField::Timestamp => e.timestamp,
+                TimeField::IngestTimestamp => e.ingest_timestamp,
+            };
+            if t >= from && t < to && query.matches(e) {
+                f(e.timestamp, sq, Loc::Mem(bi, i));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The event at `loc`.
+pub fn event_at(view: &View, loc: Loc) -> Result<Event> {
+    match loc {
+        Loc::Segment(s, row) => view.segments[s].rows.event(row as usize),
+        Loc::Mem(b, i) => Ok(view.mem[b].events[i].clone()),
+    }
+}
+
+/// Finds the event with sequence number `sq`: its location and time.
+pub fn find_seq(view: &View, sq: u64) -> Result<Option<(Loc, i64)>> {
+    let record = sq >> SEQ_SHIFT;
+    for (bi, b) in view.mem.iter().enumerate() {
+        if b.record == record {
+            let i = (sq & ((1 << SEQ_SHIFT) - 1)) as usize;
+            return Ok(b.events.get(i).map(|e| (Loc::Mem(bi, i), e.timestamp)));
+        }
+    }
+    for (si, s) in view.segments.iter().enumerate() {
+        if sq < s.meta.min_seq || sq > s.meta.max_seq {
+            continue;
+        }
+        // Rows are in seq order: binary search over the seq column, batch by batch.
+        let nbatches = (s.meta.rows as usize).div_ceil(crate::rows::BATCH_ROWS);
+        let (mut lo, mut hi) = (0usize, nbatches);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let cols = s.rows.batch(mid)?;
+            let n = cols.len();
+            if n == 0 {
+                break;
+            }
+            if cols.seq.value(n - 1) < sq {
+                lo = mid + 1;
+            } else if cols.seq.value(0) > sq {
+                hi = mid;
+            } else {
+                let vals = cols.seq.values();
+                return Ok(vals.binary_search(&sq).ok().map(|i| {
+                    (
+                        Loc::Segment(si, (mid * crate::rows::BATCH_ROWS + i) as u32),
+                        cols.timestamp.value(i),
+                    )
+                }));
+            }
+        }
+    }
+    Ok(None)
+}

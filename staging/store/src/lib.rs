@@ -1,0 +1,367 @@
+//! `sluice-store`: the Sluice segment store and its query engine (DESIGN §6), as a library.
+//!
+//! It is for keeping events per **index** durably and searching them:
+//!
+//! - [`Store::append`] writes a batch to the index's WAL (`sluice-wal`; fsync per
+//!   [`SyncMode`]) and returns only once the WAL holds it, then makes it searchable at once in
+//!   an in-memory segment;
+//! - the in-memory segment is **flushed** every N rows, M bytes or S seconds (or on
+//!   [`Store::flush`]) into an immutable segment: a tantivy index (message terms and positions
+//!   through the query crate's own tokenizer, typed per-field views, fast fields for time, level
+//!   and service) plus the rows as an LZ4-compressed Arrow IPC file and a `meta.json`;
+//! - the **catalog** of live segments is replaced atomically, and the WAL is acknowledged only
+//!   after it, so a crash at any point loses no acknowledged event and duplicates none
+//!   (recovery replays the WAL after the catalog's position and deletes half-written segments);
+//! - small segments are **merged** (crash-safely: write, swap the catalog, delete);
+//! - [`Store::search`] answers a `sluice_query::Query` with an exact total, newest-first hits,
+//!   stable cursors, a deadline and a scan budget; the index answers what it can exactly and
+//!   the rest is checked with `Query::matches` on the rows, so results always equal evaluating
+//!   the query on every event. [`Store::context`] gives the events around a hit from the same
+//!   `source`. [`Store::aggregate`] runs `| stats`, `| timechart` and `| top` pipes.
+//!
+//! It is not: an HTTP server or ingest format parser (the server crate), retention and the
+//! object-store tiers (later), or a distributed system (segments and the catalog are files, so
+//! shipping them is left to object storage).
+//!
+//! # On-disk layout
+//!
+//! ```text
+//! <data_dir>/<index>/
+//!   catalog.json            live segments, WAL position, detected schema, conflict count
+//!   wal/                    sluice-wal log (records: batches of events, see codec.rs)
+//!   segments/seg-<16 hex>/  one immutable segment
+//!     index/                tantivy (schema.rs)
+//!     rows.arrow            Arrow IPC file, LZ4_FRAME (rows.rs)
+//!     meta.json             time and seq ranges, rows, bytes, per-field stats (segment.rs)
+//! ```
+
+mod agg;
+mod catalog;
+mod codec;
+mod error;
+mod index;
+mod plan;
+mod rows;
+mod schema;
+mod search;
+mod segment;
+mod tokenizer;
+
+pub use agg::{parse_pipe, AggResult, Pipe};
+pub use catalog::{Catalog, Entry as CatalogEntry};
+pub use error::{Error, Result};
+pub use index::IndexStats;
+pub use search::{Context, Hit, SearchRequest, SearchResponse};
+pub use segment::{FieldStats, SegmentMeta, TimeField};
+
+use index::Index;
+use sluice_event::Event;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// When the WAL is fsynced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Before every `append` returns.
+    Always,
+    /// At most this long after an append (by the next append or the background thread);
+    /// `append` returns once the data is written (it survives a process crash, not a power
+    /// loss inside the interval).
+    Interval(Duration),
+}
+
+impl SyncMode {
+    fn policy(self) -> sluice_wal::SyncPolicy {
+        match self {
+            SyncMode::Always => sluice_wal::SyncPolicy::Always,
+            SyncMode::Interval(d) => sluice_wal::SyncPolicy::Interval(d),
+        }
+    }
+}
+
+/// How a [`Store`] behaves.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub sync: SyncMode,
+    /// Flush the in-memory segment at this many rows ...
+    pub flush_rows: usize,
+    /// ... or this many (encoded) bytes ...
+    pub flush_bytes: usize,
+    /// ... or when its oldest event is this old.
+    pub flush_interval: Duration,
+    /// Segments with fewer than half this many rows are small; runs of them are merged into
+    /// segments of at most this many rows.
+    pub merge_target_rows: u64,
+    /// A run of this many small segments is merged.
+    pub merge_min_segments: usize,
+    /// Run flushes, merges and interval WAL syncs on a background thread. Without it,
+    /// `append` flushes inline when a row or byte threshold is reached, and the caller runs
+    /// [`Store::maintain`].
+    pub background: bool,
+    /// WAL segment file size.
+    pub wal_segment_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sync: SyncMode::Always,
+            flush_rows: 100_000,
+            flush_bytes: 64 << 20,
+            flush_interval: Duration::from_secs(10),
+            merge_target_rows: 2_000_000,
+            merge_min_segments: 8,
+            background: true,
+            wal_segment_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Checks an index name: 1–64 characters of `a-z`, `0-9`, `_`, `-`, `.`, starting with a
+/// letter or digit (so it is a safe directory name everywhere).
+pub fn validate_index_name(name: &str) -> Result<()> {
+    let bad = |reason| {
+        Err(Error::InvalidIndexName {
+            name: name.chars().take(80).collect(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > 64 {
+        return bad("it is longer than 64 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return bad("only a-z, 0-9, '_', '-' and '.' are allowed");
+    }
+    if !name.as_bytes()[0].is_ascii_alphanumeric() {
+        return bad("it must start with a letter or a digit");
+    }
+    Ok(())
+}
+
+struct Inner {
+    dir: PathBuf,
+    opts: StoreOptions,
+    indexes: RwLock<HashMap<String, Arc<Index>>>,
+    /// Serializes index creation.
+    create: Mutex<()>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// A directory of indexes. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Store {
+    inner: Arc<Inner>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Store {
+    /// Opens the store in `dir` (creating it), recovering every index found there.
+    pub fn open(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create data directory", e))?;
+        let mut indexes = HashMap::new();
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, "list", e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, "list", e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if validate_index_name(&name).is_err() || !entry.path().is_dir() {
+                continue;
+            }
+            let p = entry.path();
+            if !p.join("wal").exists() && !p.join(catalog::FILE).exists() {
+                continue;
+            }
+            let index = Index::open(&name, &p, &opts)?;
+            indexes.insert(name, Arc::new(index));
+        }
+        let inner = Arc::new(Inner {
+            dir,
+            opts: opts.clone(),
+            indexes: RwLock::new(indexes),
+            create: Mutex::new(()),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let worker = opts.background.then(|| {
+            let weak = Arc::downgrade(&inner);
+            std::thread::Builder::new()
+                .name("sluice-store".into())
+                .spawn(move || background(weak))
+                .ok()
+        });
+        Ok(Store {
+            inner,
+            worker: worker.flatten(),
+        })
+    }
+
+    fn index(&self, name: &str) -> Result<Arc<Index>> {
+        validate_index_name(name)?;
+        self.inner
+            .indexes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchIndex(name.to_owned()))
+    }
+
+    fn index_or_create(&self, name: &str) -> Result<Arc<Index>> {
+        match self.index(name) {
+            Err(Error::NoSuchIndex(_)) => {}
+            other => return other,
+        }
+        let _guard = self.inner.create.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(i) = self.index(name) {
+            return Ok(i);
+        }
+        let index = Arc::new(Index::open(
+            name,
+            &self.inner.dir.join(name),
+            &self.inner.opts,
+        )?);
+        self.inner
+            .indexes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), index.clone());
+        Ok(index)
+    }
+
+    /// Appends `events` to `index` (created on first write). Returns once the WAL holds them
+    /// per the sync policy (with [`SyncMode::Always`], after fsync); they are searchable when
+    /// it returns. Returns the number of events appended.
+    pub fn append(&self, index: &str, events: &[Event]) -> Result<usize> {
+        let idx = self.index_or_create(index)?;
+        idx.append(events)?;
+        if self.inner.opts.background {
+            if idx.flush_due() {
+                self.inner.wake.notify_all();
+            }
+        } else if idx.flush_due() {
+            idx.flush()?;
+        }
+        Ok(events.len())
+    }
+
+    /// Flushes `index`'s in-memory segment into an immutable segment now.
+    pub fn flush(&self, index: &str) -> Result<Option<SegmentMeta>> {
+        self.index(index)?.flush()
+    }
+
+    /// Merges `index`'s small segments now; returns how many merges were done.
+    pub fn merge(&self, index: &str) -> Result<usize> {
+        self.index(index)?.merge()
+    }
+
+    /// One round of what the background thread does, for every index: sync the WAL, flush
+    /// what is due, merge.
+    pub fn maintain(&self) -> Result<()> {
+        maintain(&self.inner)
+    }
+
+    pub fn search(&self, index: &str, req: &SearchRequest) -> Result<SearchResponse> {
+        search::search(&*self.index(index)?, req)
+    }
+
+    /// The `before` events before and `after` events after the hit `hit_id`, from the same
+    /// `source` (events without one: the others without one), in (timestamp, seq) order.
+    pub fn context(&self, index: &str, hit_id: &str, before: usize, after: usize) -> Result<Context> {
+        search::context(&*self.index(index)?, hit_id, before, after)
+    }
+
+    /// Runs an aggregation pipe over the matches of `req` (its limit and cursor are ignored).
+    pub fn aggregate(&self, index: &str, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult> {
+        agg::run(&*self.index(index)?, req, pipe)
+    }
+
+    /// Names of the indexes.
+    pub fn indexes(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .indexes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn stats(&self, index: &str) -> Result<IndexStats> {
+        Ok(self.index(index)?.stats())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+}
+
+fn maintain(inner: &Inner) -> Result<()> {
+    let indexes: Vec<Arc<Index>> = inner
+        .indexes
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    let mut first_err = None;
+    for idx in indexes {
+        let r = idx
+            .sync_wal()
+            .and_then(|()| {
+                if idx.flush_due() {
+                    idx.flush()?;
+                }
+                Ok(())
+            })
+            .and_then(|()| idx.merge().map(|_| ()));
+        if let Err(e) = r {
+            idx.record_error(&e);
+            first_err.get_or_insert(e);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+fn background(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        {
+            let stop = inner.stop.lock().unwrap_or_else(|e| e.into_inner());
+            if *stop {
+                return;
+            }
+            let (stop, _) = inner
+                .wake
+                .wait_timeout(stop, Duration::from_millis(200))
+                .unwrap_or_else(|e| e.into_inner());
+            if *stop {
+                return;
+            }
+        }
+        // Errors are recorded in the index's stats (last_error); the thread keeps going.
+        let _ = maintain(&inner);
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        *self.inner.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.inner.wake.notify_all();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! A segment's rows as an Arrow IPC file (`rows.arrow`), LZ4_FRAME-compressed, in record
+//! batches of [`BATCH_ROWS`] rows:
+//!
+//! | column | type | |
+//! |---|---|---|
+//! | `seq` | UInt64 | the event's sequence number (order tie-break, hit id) |
+//! | `timestamp`, `ingest_timestamp` | Timestamp(ns, UTC) | |
+//! | `level` | Dictionary(Int32, Utf8) | the normalized level name, else the raw string, else null |
+//! | `service`, `host` | Dictionary(Int32, Utf8) | string values, else null |
+//! | `message` | Utf8 | |
+//! | `fields` | Utf8 | every field as JSON text ([`crate::codec::fields_to_json`]) |
+//!
+//! `fields` holds all fields (the dictionary columns are derived copies for columnar work), so
+//! an event reads back exactly. Dictionaries are one per file, shared by every batch.
+
+use crate::codec::{fields_from_json, fields_to_json};
+use crate::error::{Error, Result};
+use arrow_array::builder::{StringBuilder, UInt64Builder};
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray,
+    TimestampNanosecondArray, UInt64Array,
+};
+use arrow_ipc::reader::FileReader;
+use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use sluice_event::{Event, Level, Value};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Rows per record batch: the unit of random access.
+pub const BATCH_ROWS: usize = 4096;
+
+pub fn schema() -> SchemaRef {
+    let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("seq", DataType::UInt64, false),
+        Field::new("timestamp", ts.clone(), false),
+        Field::new("ingest_timestamp", ts, false),
+        Field::new("level", dict.clone(), true),
+        Field::new("service", dict.clone(), true),
+        Field::new("host", dict, true),
+        Field::new("message", DataType::Utf8, false),
+        Field::new("fields", DataType::Utf8, false),
+    ]))
+}
+
+fn level_text(e: &Event) -> Option<String> {
+    match e.fields.get(sluice_event::names::LEVEL) {
+        Some(Value::String(s)) => Some(Level::parse(s).map_or_else(|| s.clone(), |l| l.as_str().into())),
+        _ => None,
+    }
+}
+
+fn string_field(e: &Event, name: &str) -> Option<String> {
+    e.fields.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// One dictionary column: the keys of every row and the values, shared by every batch.
+struct Dict {
+    keys: Vec<Option<i32>>,
+    values: ArrayRef,
+}
+
+fn dictionary(rows: impl Iterator<Item = Option<String>>) -> Dict {
+    let mut index: HashMap<String, i32> = HashMap::new();
+    let mut values = StringBuilder::new();
+    let keys = rows
+        .map(|v| {
+            v.map(|s| {
+                let next = index.len() as i32;
+                *index.entry(s).or_insert_with_key(|k| {
+                    values.append_value(k);
+                    next
+                })
+            })
+        })
+        .collect();
+    Dict {
+        keys,
+        values: Arc::new(values.finish()),
+    }
+}
+
+/// Writes `events` (with their `seqs`) to `path` and fsyncs it. Returns the file's size.
+pub fn write(path: &Path, events: &[&Event], seqs: &[u64]) -> Result<u64> {
+    let schema = schema();
+    let file = File::create(path).map_err(|e| Error::io(path, "create rows file", e))?;
+    let options = IpcWriteOptions::default()
+        .try_with_compression(Some(arrow_ipc::CompressionType::LZ4_FRAME))
+        .map_err(|e| Error::arrow(path, e))?;
+    let mut writer = FileWriter::try_new_with_options(BufWriter::new(file), &schema, options)
+        .map_err(|e| Error::arrow(path, e))?;
+    let level = dictionary(events.iter().map(|e| level_text(e)));
+    let service = dictionary(events.iter().map(|e| string_field(e, "service")));
+    let host = dictionary(events.iter().map(|e| string_field(e, "host")));
+    let mut json = String::new();
+    for start in (0..events.len()).step_by(BATCH_ROWS) {
+        let end = (start + BATCH_ROWS).min(events.len());
+        let chunk = &events[start..end];
+        let mut seq = UInt64Builder::with_capacity(chunk.len());
+        seq.append_slice(&seqs[start..end]);
+        let ts: TimestampNanosecondArray = chunk.iter().map(|e| Some(e.timestamp)).collect();
+        let its: TimestampNanosecondArray =
+            chunk.iter().map(|e| Some(e.ingest_timestamp)).collect();
+        let dict = |d: &Dict| -> Result<ArrayRef> {
+            let keys = Int32Array::from(d.keys[start..end].to_vec());
+            let a = DictionaryArray::<Int32Type>::try_new(keys, d.values.clone())
+                .map_err(|e| Error::arrow(path, e))?;
+            Ok(Arc::new(a))
+        };
+        let mut message = StringBuilder::with_capacity(chunk.len(), 0);
+        let mut fields = StringBuilder::with_capacity(chunk.len(), 0);
+        for e in chunk {
+            message.append_value(&e.message);
+            json.clear();
+            fields_to_json(&e.fields, &mut json);
+            fields.append_value(&json);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(seq.finish()),
+            Arc::new(ts.with_timezone("UTC")),
+            Arc::new(its.with_timezone("UTC")),
+            dict(&level)?,
+            dict(&service)?,
+            dict(&host)?,
+            Arc::new(message.finish()),
+            Arc::new(fields.finish()),
+        ];
+        let batch =
+            RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::arrow(path, e))?;
+        writer.write(&batch).map_err(|e| Error::arrow(path, e))?;
+    }
+    writer.finish().map_err(|e| Error::arrow(path, e))?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| Error::arrow(path, e))?
+        .into_inner()
+        .map_err(|e| Error::io(path, "write rows file", e.into_error()))?;
+    file.sync_all()
+        .map_err(|e| Error::io(path, "sync rows file", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(path, "stat rows file", e))?
+        .len();
+    Ok(len)
+}
+
+/// Random access to a rows file: record batches are decoded on demand and the last few kept.
+pub struct Rows {
+    path: PathBuf,
+    reader: Mutex<FileReader<BufReader<File>>>,
+    cache: Mutex<Vec<(usize, Arc<Columns>)>>,
+}
+
+/// The columns of one decoded batch.
+pub struct Columns {
+    pub seq: UInt64Array,
+    pub timestamp: TimestampNanosecondArray,
+    pub ingest_timestamp: TimestampNanosecondArray,
+    pub message: StringArray,
+    pub fields: StringArray,
+    pub batch: RecordBatch,
+}
+
+const CACHED_BATCHES: usize = 8;
+
+impl Rows {
+    pub fn open(path: &Path) -> Result<Rows> {
+        let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
+        let reader = FileReader::try_new_buffered(file, None).map_err(|e| Error::arrow(path, e))?;
+        Ok(Rows {
+            path: path.to_path_buf(),
+            reader: Mutex::new(reader),
+            cache: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn batch(&self, index: usize) -> Result<Arc<Columns>> {
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, c)) = cache.iter().find(|(i, _)| *i == index) {
+                return Ok(c.clone());
+            }
+        }
+        let batch = {
+            let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+            reader
+                .set_index(index)
+                .map_err(|e| Error::arrow(&self.path, e))?;
+            match reader.next() {
+                Some(b) => b.map_err(|e| Error::arrow(&self.path, e))?,
+                None => return Err(Error::corrupt(&self.path, format!("no record batch {index}"))),
+            }
+        };
+        let col = |i: usize| batch.column(i).clone();
+        let bad = || Error::corrupt(&self.path, "unexpected column type");
+        let down = |a: ArrayRef| -> Option<ArrayRef> { Some(a) };
+        let columns = Columns {
+            seq: down(col(0))
+                .and_then(|a| a.as_any().downcast_ref::<UInt64Array>().cloned())
+                .ok_or_else(bad)?,
+            timestamp: col(1)
+                .as_any()
+                .downcast_ref::<TimestampNanosecondArray>()
+                .cloned()
+                .ok_or_else(bad)?,
+            ingest_timestamp: col(2)
+                .as_any()
+                .downcast_ref::<TimestampNanosecondArray>()
+                .cloned()
+                .ok_or_else(bad)?,
+            message: col(6)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .ok_or_else(bad)?,
+            fields: col(7)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .ok_or_else(bad)?,
+            batch,
+        };
+        let columns = Arc::new(columns);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHED_BATCHES {
+            cache.remove(0);
+        }
+        cache.push((index, columns.clone()));
+        Ok(columns)
+    }
+
+    /// The event in row `row`.
+    pub fn event(&self, row: usize) -> Result<Event> {
+        let b = self.batch(row / BATCH_ROWS)?;
+        b.event(row % BATCH_ROWS)
+            .ok_or_else(|| Error::corrupt(&self.path, format!("row {row} does not decode")))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Columns {
+    pub fn len(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// The event in row `i` of this batch.
+    pub fn event(&self, i: usize) -> Option<Event> {
+        if i >= self.len() {
+            return None;
+        }
+        Some(Event {
+            timestamp: self.timestamp.value(i),
+            ingest_timestamp: self.ingest_timestamp.value(i),
+            message: self.message.value(i).to_owned(),
+            fields: fields_from_json(self.fields.value(i))?,
+        })
+    }
+
+    /// A dictionary column's value in row `i` (`level`, `service`, `host`).
+    pub fn dict_value(&self, name: &str, i: usize) -> Option<&str> {
+        let col = self.batch.column_by_name(name)?;
+        let d = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>()?;
+        if d.is_null(i) {
+            return None;
+        }
+        let key = d.keys().value(i) as usize;
+        let values = d.values().as_any().downcast_ref::<StringArray>()?;
+        (key < values.len()).then(|| values.value(key))
+    }
+}

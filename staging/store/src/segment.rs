@@ -1,0 +1,380 @@
+//! Immutable segments: building one from events, its `meta.json`, and reading it back.
+//!
+//! A segment is a directory `segments/seg-<id as 16 hex digits>/` holding `index/` (tantivy,
+//! one tantivy segment whose document ids are row numbers, see [`crate::schema`]),
+//! `rows.arrow` ([`crate::rows`]) and `meta.json` ([`SegmentMeta`]). Every file and the
+//! directories are fsynced before [`build`] returns; the catalog makes it live.
+
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::rows::Rows;
+use crate::schema::Fields as Schema;
+use crate::tokenizer::{SluiceTokenizer, NAME as TOKENIZER};
+use serde::{Deserialize, Serialize};
+use sluice_event::{Event, Value};
+use sluice_query::Query;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tantivy::directory::MmapDirectory;
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query as _, RangeQuery};
+use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
+use tantivy::{DocSet, IndexBuilder, Searcher, Term, TERMINATED};
+
+/// Per-field statistics for pruning and for the schema listing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldStats {
+    /// Events with the field present (null included).
+    pub count: u64,
+    /// Events per value type (`string`, `int`, `float`, `bool`, `timestamp`, `null`).
+    pub types: BTreeMap<String, u64>,
+    /// Smallest and largest number among int and float values.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max: Option<f64>,
+}
+
+/// `meta.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    pub id: u64,
+    pub rows: u64,
+    pub min_timestamp: i64,
+    pub max_timestamp: i64,
+    pub min_ingest_timestamp: i64,
+    pub max_ingest_timestamp: i64,
+    pub min_seq: u64,
+    pub max_seq: u64,
+    /// The last WAL record whose events are (all) in this segment or older ones.
+    pub wal_last: u64,
+    /// Bytes of the segment's files on disk.
+    pub bytes: u64,
+    /// Raw bytes of the events: message and fields JSON text.
+    pub raw_bytes: u64,
+    pub fields: BTreeMap<String, FieldStats>,
+}
+
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Int(_) => "int",
+        Value::Float(_) => "float",
+        Value::String(_) => "string",
+        Value::Timestamp(_) => "timestamp",
+    }
+}
+
+pub fn dir_name(id: u64) -> String {
+    format!("seg-{id:016x}")
+}
+
+/// Parses [`dir_name`].
+pub fn parse_dir_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("seg-")?;
+    (hex.len() == 16)
+        .then(|| u64::from_str_radix(hex, 16).ok())
+        .flatten()
+}
+
+pub fn tokenizers() -> TokenizerManager {
+    let m = TokenizerManager::default();
+    m.register(TOKENIZER, TextAnalyzer::builder(SluiceTokenizer).build());
+    m
+}
+
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(path, "sync directory", e))
+}
+
+fn sync_tree(path: &Path) -> Result<u64> {
+    let mut bytes = 0;
+    for entry in fs::read_dir(path).map_err(|e| Error::io(path, "list directory", e))? {
+        let entry = entry.map_err(|e| Error::io(path, "list directory", e))?;
+        let p = entry.path();
+        let ft = entry
+            .file_type()
+            .map_err(|e| Error::io(&p, "stat", e))?;
+        if ft.is_dir() {
+            bytes += sync_tree(&p)?;
+        } else {
+            let f = fs::File::open(&p).map_err(|e| Error::io(&p, "open", e))?;
+            f.sync_all().map_err(|e| Error::io(&p, "sync", e))?;
+            bytes += f.metadata().map_err(|e| Error::io(&p, "stat", e))?.len();
+        }
+    }
+    sync_dir(path)?;
+    Ok(bytes)
+}
+
+/// Builds segment `id` in `dir` (which must not exist) from `events` in row order, each with
+/// its sequence number. Everything is durable when it returns.
+pub fn build(
+    dir: &Path,
+    id: u64,
+    events: &[&Event],
+    seqs: &[u64],
+    wal_last: u64,
+) -> Result<SegmentMeta> {
+    debug_assert_eq!(events.len(), seqs.len());
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create segment directory", e))?;
+    let index_dir = dir.join("index");
+    fs::create_dir_all(&index_dir).map_err(|e| Error::io(&index_dir, "create directory", e))?;
+    let schema = Schema::new();
+    let mmap = MmapDirectory::open(&index_dir).map_err(|e| {
+        Error::tantivy(&index_dir, tantivy::TantivyError::from(e))
+    })?;
+    let mut writer = IndexBuilder::new()
+        .schema(schema.schema.clone())
+        .tokenizers(tokenizers())
+        .single_segment_index_writer(mmap, 64 << 20)
+        .map_err(|e| Error::tantivy(&index_dir, e))?;
+    let mut buf = Vec::new();
+    let mut meta = SegmentMeta {
+        id,
+        rows: events.len() as u64,
+        min_timestamp: i64::MAX,
+        max_timestamp: i64::MIN,
+        min_ingest_timestamp: i64::MAX,
+        max_ingest_timestamp: i64::MIN,
+        min_seq: u64::MAX,
+        max_seq: 0,
+        wal_last,
+        bytes: 0,
+        raw_bytes: 0,
+        fields: BTreeMap::new(),
+    };
+    let mut json = String::new();
+    for (e, &seq) in events.iter().zip(seqs) {
+        writer
+            .add_document(schema.document(e, seq, &mut buf))
+            .map_err(|err| Error::tantivy(&index_dir, err))?;
+        meta.min_timestamp = meta.min_timestamp.min(e.timestamp);
+        meta.max_timestamp = meta.max_timestamp.max(e.timestamp);
+        meta.min_ingest_timestamp = meta.min_ingest_timestamp.min(e.ingest_timestamp);
+        meta.max_ingest_timestamp = meta.max_ingest_timestamp.max(e.ingest_timestamp);
+        meta.min_seq = meta.min_seq.min(seq);
+        meta.max_seq = meta.max_seq.max(seq);
+        json.clear();
+        crate::codec::fields_to_json(&e.fields, &mut json);
+        meta.raw_bytes += (e.message.len() + json.len()) as u64;
+        for (name, value) in e.fields.iter() {
+            let st = meta.fields.entry(name.to_owned()).or_default();
+            st.count += 1;
+            *st.types.entry(type_name(value).into()).or_default() += 1;
+            let n = match value {
+                Value::Int(i) => Some(*i as f64),
+                Value::Float(f) if !f.is_nan() => Some(*f),
+                _ => None,
+            };
+            if let Some(n) = n {
+                st.min = Some(st.min.map_or(n, |m| m.min(n)));
+                st.max = Some(st.max.map_or(n, |m| m.max(n)));
+            }
+        }
+    }
+    writer
+        .finalize()
+        .map_err(|e| Error::tantivy(&index_dir, e))?;
+    crate::rows::write(&dir.join("rows.arrow"), events, seqs)?;
+    let mut bytes = sync_tree(dir)?;
+    let meta_path = dir.join("meta.json");
+    // Count meta.json itself approximately (its own size is not known before writing it).
+    let text = serde_json::to_vec_pretty(&meta).unwrap_or_default();
+    bytes += text.len() as u64;
+    meta.bytes = bytes;
+    let text = serde_json::to_vec_pretty(&meta).unwrap_or_default();
+    fs::write(&meta_path, &text).map_err(|e| Error::io(&meta_path, "write meta.json", e))?;
+    fs::File::open(&meta_path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(&meta_path, "sync meta.json", e))?;
+    sync_dir(dir)?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(meta)
+}
+
+/// An open, immutable segment. When it is dropped after [`Segment::retire`], its directory is
+/// deleted (so searches still holding it finish first).
+pub struct Segment {
+    pub meta: SegmentMeta,
+    pub dir: PathBuf,
+    searcher: Searcher,
+    pub rows: Rows,
+    retired: AtomicBool,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment").field("dir", &self.dir).finish()
+    }
+}
+
+/// How a scan ended early, if it did.
+#[derive(Debug, Default)]
+pub struct Budget {
+    pub examined: u64,
+    pub max: u64,
+    pub deadline: Option<Instant>,
+    pub cut: bool,
+}
+
+impl Budget {
+    /// Counts one row or document; false when the scan must stop.
+    #[inline]
+    pub fn take(&mut self) -> bool {
+        if self.cut {
+            return false;
+        }
+        self.examined += 1;
+        if self.examined > self.max {
+            self.cut = true;
+            return false;
+        }
+        if self.examined % 256 == 0 {
+            if let Some(d) = self.deadline {
+                if Instant::now() >= d {
+                    self.cut = true;
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Which event time a range applies to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeField {
+    #[default]
+    Timestamp,
+    IngestTimestamp,
+}
+
+impl Segment {
+    pub fn open(dir: &Path) -> Result<Segment> {
+        let meta_path = dir.join("meta.json");
+        let text = fs::read(&meta_path).map_err(|e| Error::io(&meta_path, "read meta.json", e))?;
+        let meta: SegmentMeta = serde_json::from_slice(&text)
+            .map_err(|e| Error::corrupt(&meta_path, format!("meta.json: {e}")))?;
+        let index_dir = dir.join("index");
+        let mut index = tantivy::Index::open_in_dir(&index_dir)
+            .map_err(|e| Error::tantivy(&index_dir, e))?;
+        index.set_tokenizers(tokenizers());
+        let reader = index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| Error::tantivy(&index_dir, e))?;
+        let searcher = reader.searcher();
+        let rows = Rows::open(&dir.join("rows.arrow"))?;
+        Ok(Segment {
+            meta,
+            dir: dir.to_path_buf(),
+            searcher,
+            rows,
+            retired: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks the segment for deletion when the last user drops it.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether any event can be in `[from, to)` of `field`.
+    pub fn overlaps(&self, field: TimeField, from: i64, to: i64) -> bool {
+        let (min, max) = match field {
+            TimeField::Timestamp => (self.meta.min_timestamp, self.meta.max_timestamp),
+            TimeField::IngestTimestamp => {
+                (self.meta.min_ingest_timestamp, self.meta.max_ingest_timestamp)
+            }
+        };
+        self.meta.rows > 0 && max >= from && min < to
+    }
+
+    /// Calls `f(row, timestamp, seq)` for every event of the segment that matches `query`
+    /// (translated as `plan`) with `field` in `[from, to)`, in row order, until `budget` runs
+    /// out. Inexact plans are checked on the rows.
+    pub fn for_each_match(
+        &self,
+        plan: &Plan,
+        query: &Query,
+        (field, from, to): (TimeField, i64, i64),
+        budget: &mut Budget,
+        mut f: impl FnMut(u32, i64, u64),
+    ) -> Result<()> {
+        let schema = Schema::new();
+        let tfield = match field {
+            TimeField::Timestamp => schema.timestamp,
+            TimeField::IngestTimestamp => schema.ingest_timestamp,
+        };
+        let (min, max) = match field {
+            TimeField::Timestamp => (self.meta.min_timestamp, self.meta.max_timestamp),
+            TimeField::IngestTimestamp => {
+                (self.meta.min_ingest_timestamp, self.meta.max_ingest_timestamp)
+            }
+        };
+        let inside = min >= from && max < to;
+        let base: Box<dyn tantivy::query::Query> = match &plan.q {
+            crate::plan::Q::All => Box::new(tantivy::query::AllQuery),
+            crate::plan::Q::None => return Ok(()),
+            crate::plan::Q::Some(q) => q.box_clone(),
+        };
+        let q: Box<dyn tantivy::query::Query> = if inside {
+            base
+        } else {
+            let range = RangeQuery::new(
+                std::ops::Bound::Included(Term::from_field_i64(tfield, from)),
+                std::ops::Bound::Excluded(Term::from_field_i64(tfield, to)),
+            );
+            Box::new(BooleanQuery::new(vec![
+                (Occur::Must, base),
+                (Occur::Must, Box::new(range)),
+            ]))
+        };
+        let terr = |e| Error::tantivy(&self.dir, e);
+        let weight = q
+            .weight(EnableScoring::disabled_from_searcher(&self.searcher))
+            .map_err(terr)?;
+        for reader in self.searcher.segment_readers() {
+            let ff = reader.fast_fields();
+            let ts_col = ff.i64("timestamp").map_err(terr)?;
+            let seq_col = ff.u64("seq").map_err(terr)?;
+            let mut scorer = weight.scorer(reader, 1.0).map_err(terr)?;
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                if !budget.take() {
+                    return Ok(());
+                }
+                let ts = ts_col.first(doc).unwrap_or(0);
+                let seq = seq_col.first(doc).unwrap_or(0);
+                if plan.exact {
+                    f(doc, ts, seq);
+                } else {
+                    let e = self.rows.event(doc as usize)?;
+                    if query.matches(&e) {
+                        f(doc, ts, seq);
+                    }
+                }
+                doc = scorer.advance();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.retired.load(Ordering::SeqCst) {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! End-to-end tests of the store on real loghub lines.
+
+mod common;
+
+use common::*;
+use sluice_event::{Event, Value};
+use sluice_query::Query;
+use sluice_store::{
+    parse_pipe, Error, SearchRequest, Store, StoreOptions, SyncMode,
+};
+use std::time::{Duration, Instant};
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        background: false,
+        flush_rows: usize::MAX,
+        flush_bytes: usize::MAX,
+        flush_interval: Duration::from_secs(3600),
+        ..StoreOptions::default()
+    }
+}
+
+fn total(store: &Store, index: &str, q: &str) -> u64 {
+    let mut req = SearchRequest::new(Query::parse(q).unwrap());
+    req.limit = 1;
+    store.search(index, &req).unwrap().total
+}
+
+/// The acceptance check's ground truth: tokens are `[a-z0-9]+` of the lower-cased line.
+fn toks(l: &str) -> Vec<String> {
+    let lower = l.to_lowercase();
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in lower.chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            cur.push(c);
+        } else if !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn has(l: &str, w: &str) -> bool {
+    toks(l).iter().any(|t| t == w)
+}
+
+fn has_phrase(l: &str, ph: &str) -> bool {
+    let t = toks(l);
+    let w = toks(ph);
+    t.windows(w.len()).any(|x| x == w.as_slice())
+}
+
+type Pred = fn(&str) -> bool;
+
+const CHECK_CASES: &[(&str, &str, Pred)] = &[
+    ("Apache", "scoreboard", |l| has(l, "scoreboard")),
+    ("Apache", "\"error state\"", |l| has_phrase(l, "error state")),
+    ("Apache", "child AND NOT scoreboard", |l| has(l, "child") && !has(l, "scoreboard")),
+    ("Apache", "workerenv OR scoreboard", |l| has(l, "workerenv") || has(l, "scoreboard")),
+    ("OpenSSH", "\"failed password\"", |l| has_phrase(l, "failed password")),
+    ("OpenSSH", "\"invalid user\" AND admin", |l| has_phrase(l, "invalid user") && has(l, "admin")),
+    ("OpenSSH", "preauth", |l| has(l, "preauth")),
+    ("Linux", "authentication AND failure", |l| has(l, "authentication") && has(l, "failure")),
+    ("Linux", "(session OR connection) AND NOT closed", |l| {
+        (has(l, "session") || has(l, "connection")) && !has(l, "closed")
+    }),
+];
+
+/// The queries of the acceptance check give the check's exact totals, in memory, after a
+/// flush, after a reopen, and after merging.
+#[test]
+fn acceptance_queries_are_exact_in_every_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), opts()).unwrap();
+    for sys in ["Apache", "OpenSSH", "Linux"] {
+        let events: Vec<Event> = loghub(sys).iter().map(|l| Event::new(l.as_str())).collect();
+        // Several batches, so a merge has work.
+        for chunk in events.chunks(500) {
+            store.append(&sys.to_lowercase(), chunk).unwrap();
+        }
+    }
+    let check = |store: &Store, state: &str| {
+        for (sys, q, pred) in CHECK_CASES {
+            let want = loghub(sys).iter().filter(|l| pred(l)).count() as u64;
+            let got = total(store, &sys.to_lowercase(), q);
+            assert_eq!(got, want, "{state}: {sys} {q}");
+        }
+    };
+    check(&store, "in memory");
+    for sys in ["apache", "openssh", "linux"] {
+        store.flush(sys).unwrap();
+    }
+    check(&store, "flushed");
+    drop(store);
+    store = Store::open(dir.path(), opts()).unwrap();
+    check(&store, "reopened");
+    for sys in ["Apache", "OpenSSH", "Linux"] {
+        let events: Vec<Event> = loghub(sys).iter().map(|l| Event::new(l.as_str())).collect();
+        store.append(&sys.to_lowercase(), &events).unwrap();
+        store.flush(&sys.to_lowercase()).unwrap();
+        store.append(&sys.to_lowercase(), &events).unwrap();
+        store.flush(&sys.to_lowercase()).unwrap();
+    }
+    let opts3 = StoreOptions {
+        merge_min_segments: 2,
+        ..opts()
+    };
+    drop(store);
+    store = Store::open(dir.path(), opts3).unwrap();
+    for sys in ["apache", "openssh", "linux"] {
+        assert!(store.merge(sys).unwrap() >= 1);
+        assert_eq!(store.stats(sys).unwrap().segments, 1);
+    }
+    for (sys, q, pred) in CHECK_CASES {
+        let want = 3 * loghub(sys).iter().filter(|l| pred(l)).count() as u64;
+        assert_eq!(total(&store, &sys.to_lowercase(), q), want, "merged: {sys} {q}");
+    }
+}
+
+/// Every loghub file round-trips exactly through a segment, and every query of the test
+/// list agrees with `Query::matches` on all 16 files.
+#[test]
+fn all_loghub_files_round_trip_and_agree_with_the_evaluator() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let mut rng = Rng(99);
+    let mut all = Vec::new();
+    for sys in SYSTEMS {
+        let lines = loghub(sys);
+        let events: Vec<Event> = lines.iter().map(|_| random_event(&mut rng, &lines)).collect();
+        store.append("all", &events).unwrap();
+        all.extend(events);
+    }
+    store.flush("all").unwrap();
+    let mut req = SearchRequest::new(Query::parse("*").unwrap());
+    req.limit = all.len();
+    let r = store.search("all", &req).unwrap();
+    assert_eq!(r.total, all.len() as u64);
+    let mut want: Vec<(usize, &Event)> = all.iter().enumerate().collect();
+    want.sort_by(|a, b| (b.1.timestamp, b.0).cmp(&(a.1.timestamp, a.0)));
+    for (h, (_, w)) in r.hits.iter().zip(&want) {
+        assert_eq!(&h.event, *w);
+    }
+    for q in QUERIES {
+        let query = Query::parse(q).unwrap();
+        let want = all.iter().filter(|e| query.matches(*e)).count() as u64;
+        assert_eq!(total(&store, "all", q), want, "{q}");
+    }
+}
+
+#[test]
+fn index_names_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    for bad in ["", "../x", "a/b", "UPPER", ".hidden", "-x", &"x".repeat(65), "sp ace"] {
+        match store.append(bad, &[Event::new("x")]) {
+            Err(Error::InvalidIndexName { name, .. }) => {
+                assert_eq!(name, bad.chars().take(80).collect::<String>())
+            }
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    assert!(store.append("ok-1.x_y", &[Event::new("x")]).is_ok());
+    assert!(matches!(
+        store.search("nope", &SearchRequest::new(Query::parse("*").unwrap())),
+        Err(Error::NoSuchIndex(_))
+    ));
+}
+
+#[test]
+fn on_disk_layout_and_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let events: Vec<Event> = loghub("HDFS").iter().map(|l| Event::new(l.as_str())).collect();
+    store.append("hdfs", &events).unwrap();
+    let meta = store.flush("hdfs").unwrap().unwrap();
+    assert_eq!(meta.rows, 2000);
+    let idx = dir.path().join("hdfs");
+    assert!(idx.join("catalog.json").is_file());
+    assert!(idx.join("wal").is_dir());
+    let seg = idx.join("segments").join(format!("seg-{:016x}", meta.id));
+    for f in ["meta.json", "rows.arrow", "index/meta.json"] {
+        assert!(seg.join(f).exists(), "{f}");
+    }
+    let catalog: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(idx.join("catalog.json")).unwrap()).unwrap();
+    assert_eq!(catalog["segments"].as_array().unwrap().len(), 1);
+    assert!(catalog["wal_position"].as_u64().unwrap() >= 1);
+    drop(store);
+    // A half-written segment (not in the catalog) is deleted on open.
+    let orphan = idx.join("segments").join("seg-00000000000000ff");
+    std::fs::create_dir_all(orphan.join("index")).unwrap();
+    std::fs::write(orphan.join("rows.arrow"), b"partial").unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert!(!orphan.exists());
+    assert_eq!(store.stats("hdfs").unwrap().orphans_deleted, 1);
+    assert_eq!(total(&store, "hdfs", "*"), 2000);
+}
+
+#[test]
+fn type_conflicts_are_kept_as_text_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let mut a = Event::new("first");
+    a.fields.insert("status", 200);
+    let mut b = Event::new("second");
+    b.fields.insert("status", "two hundred");
+    let mut c = Event::new("third");
+    c.fields.insert("service", 7); // a well-known string field
+    store.append("t", &[a, b.clone(), c]).unwrap();
+    let s = store.stats("t").unwrap();
+    assert_eq!(s.type_conflicts, 2);
+    assert_eq!(s.schema.get("status").map(String::as_str), Some("number"));
+    assert_eq!(s.schema.get("service").map(String::as_str), Some("string"));
+    store.flush("t").unwrap();
+    let mut req = SearchRequest::new(Query::parse("status:\"two hundred\"").unwrap());
+    req.limit = 10;
+    let r = store.search("t", &req).unwrap();
+    assert_eq!(r.total, 1);
+    assert_eq!(r.hits[0].event, b);
+    assert_eq!(total(&store, "t", "status:200"), 1);
+    assert_eq!(total(&store, "t", "service:7"), 1);
+    drop(store);
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(store.stats("t").unwrap().type_conflicts, 2);
+}
+
+#[test]
+fn budget_and_deadline_make_results_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let events: Vec<Event> = loghub("Spark").iter().map(|l| Event::new(l.as_str())).collect();
+    store.append("s", &events).unwrap();
+    store.flush("s").unwrap();
+    store.append("s", &events).unwrap();
+    let mut req = SearchRequest::new(Query::parse("*").unwrap());
+    req.scan_budget = 2500;
+    let r = store.search("s", &req).unwrap();
+    assert!(r.partial);
+    assert_eq!(r.total, 2500);
+    req.scan_budget = u64::MAX;
+    req.deadline = Some(Instant::now() - Duration::from_millis(1));
+    let r = store.search("s", &req).unwrap();
+    assert!(r.partial);
+    req.deadline = Some(Instant::now() + Duration::from_secs(60));
+    let r = store.search("s", &req).unwrap();
+    assert!(!r.partial);
+    assert_eq!(r.total, 4000);
+}
+
+#[test]
+fn cursors_are_stable_while_events_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let lines = loghub("Zookeeper");
+    let mut rng = Rng(3);
+    let first: Vec<Event> = (0..1500).map(|_| random_event(&mut rng, &lines)).collect();
+    store.append("z", &first).unwrap();
+    store.flush("z").unwrap();
+    let mut req = SearchRequest::new(Query::parse("*").unwrap());
+    req.limit = 97;
+    let r = store.search("z", &req).unwrap();
+    assert_eq!(r.total, 1500);
+    let mut got = r.hits;
+    req.cursor = r.next_cursor;
+    let mut round = 0;
+    while req.cursor.is_some() {
+        // New events (some older than the page) and a flush between pages.
+        let more: Vec<Event> = (0..50).map(|_| random_event(&mut rng, &lines)).collect();
+        store.append("z", &more).unwrap();
+        if round % 3 == 0 {
+            store.flush("z").unwrap();
+        }
+        round += 1;
+        let r = store.search("z", &req).unwrap();
+        assert_eq!(r.total, 1500);
+        got.extend(r.hits);
+        req.cursor = r.next_cursor;
+    }
+    assert_eq!(got.len(), 1500);
+    let mut want: Vec<(usize, &Event)> = first.iter().enumerate().collect();
+    want.sort_by(|a, b| (b.1.timestamp, b.0).cmp(&(a.1.timestamp, a.0)));
+    for (g, (_, w)) in got.iter().zip(want) {
+        assert_eq!(&g.event, w);
+    }
+    let ids: std::collections::HashSet<_> = got.iter().map(|h| h.id.clone()).collect();
+    assert_eq!(ids.len(), 1500);
+    assert!(matches!(
+        store.search("z", &SearchRequest { cursor: Some("bogus".into()), ..req.clone() }),
+        Err(Error::InvalidCursor(_))
+    ));
+}
+
+#[test]
+fn context_gives_neighbours_from_the_same_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let mut events = Vec::new();
+    for i in 0..40 {
+        let mut e = Event::new(format!("line {i} from {}", if i % 2 == 0 { "even" } else { "odd" }));
+        e.timestamp = BASE_TS + i as i64;
+        e.fields.insert("source", if i % 2 == 0 { "/a.log" } else { "/b.log" });
+        events.push(e);
+    }
+    store.append("c", &events[..20]).unwrap();
+    store.flush("c").unwrap();
+    store.append("c", &events[20..]).unwrap();
+    let mut req = SearchRequest::new(Query::parse("\"line 20\"").unwrap());
+    req.limit = 1;
+    let hit = store.search("c", &req).unwrap().hits.remove(0);
+    let ctx = store.context("c", &hit.id, 3, 2).unwrap();
+    let msgs = |v: &[sluice_store::Hit]| v.iter().map(|h| h.event.message.clone()).collect::<Vec<_>>();
+    assert_eq!(ctx.hit.event, events[20]);
+    assert_eq!(msgs(&ctx.before), ["line 14 from even", "line 16 from even", "line 18 from even"]);
+    assert_eq!(msgs(&ctx.after), ["line 22 from even", "line 24 from even"]);
+    assert!(matches!(store.context("c", "12345678", 1, 1), Err(Error::NoSuchEvent(_))));
+    assert!(matches!(store.context("c", "x", 1, 1), Err(Error::NoSuchEvent(_))));
+}
+
+#[test]
+fn aggregations_run_on_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let mut events = Vec::new();
+    for i in 0..100i64 {
+        let mut e = Event::new(format!("req {i}"));
+        e.timestamp = BASE_TS + i * 10_000_000_000; // every 10 s
+        e.fields.insert("level", if i % 4 == 0 { "ERROR" } else { "INFO" });
+        e.fields.insert("service", if i % 2 == 0 { "api" } else { "web" });
+        e.fields.insert("latency", i as f64);
+        events.push(e);
+    }
+    store.append("a", &events[..60]).unwrap();
+    store.flush("a").unwrap();
+    store.append("a", &events[60..]).unwrap();
+    let run = |text: &str| {
+        let (q, at) = sluice_query::parse_until_pipe(text).unwrap();
+        let pipe = parse_pipe(text, at).unwrap();
+        store.aggregate("a", &SearchRequest::new(q), &pipe).unwrap()
+    };
+    let r = run("* | stats count(), avg(latency), min(latency), max(latency), sum(latency), p50(latency), p99(latency) by level");
+    assert_eq!(r.columns[0], "level");
+    assert_eq!(r.rows[0][0], "INFO");
+    assert_eq!(r.rows[0][1], 75);
+    assert_eq!(r.rows[1][1], 25);
+    assert_eq!(r.rows[1][3], 0.0);
+    assert_eq!(r.rows[1][4], 96.0);
+    let r = run("level:ERROR | stats count() by service");
+    assert_eq!(r.rows, vec![vec![serde_json::json!("api"), serde_json::json!(25)]]);
+    let r = run("* | timechart 1m count() by service");
+    assert_eq!(r.columns, ["_time", "service", "count()"]);
+    let sum: u64 = r.rows.iter().map(|row| row[2].as_u64().unwrap()).sum();
+    assert_eq!(sum, 100);
+    let r = run("* | top 1 service");
+    assert_eq!(r.rows, vec![vec![serde_json::json!("api"), serde_json::json!(50)]]);
+}
+
+#[test]
+fn searchable_immediately_and_flushed_by_the_background_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            flush_interval: Duration::from_millis(300),
+            sync: SyncMode::Interval(Duration::from_millis(50)),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    store.append("bg", &[Event::new("latency probe zq123")]).unwrap();
+    assert_eq!(total(&store, "bg", "zq123"), 1);
+    let t0 = Instant::now();
+    while store.stats("bg").unwrap().segments == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no background flush");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(total(&store, "bg", "zq123"), 1);
+    assert_eq!(store.stats("bg").unwrap().mem_rows, 0);
+    let _ = Value::Null;
+}
