@@ -8,14 +8,54 @@
 //! This crate knows nothing about pipelines, TOML files or plugins; the
 //! `sluice` runtime wires these together.
 
+pub mod ack;
 pub mod sinks;
 pub mod sources;
 
+pub use ack::{AckTracker, Acks, Delivery};
+use sluice_event::packed::PackedBatch;
 pub use sluice_event::Event;
 
 /// The unit that travels between stages: events in the columnar form that
-/// also crosses the Wasm boundary, so a batch is never converted on the way.
-pub type Batch = sluice_event::packed::PackedBatch;
+/// also crosses the Wasm boundary (so they are never converted on the way),
+/// and the acknowledgements of the sources they came from.
+///
+/// It dereferences to the [`PackedBatch`]. Whoever ends a batch's journey
+/// (a sink once the events are durable, a stage that drops them) drops it,
+/// which acknowledges it; see [`ack`].
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub events: PackedBatch,
+    pub acks: Acks,
+}
+
+impl Batch {
+    pub fn new(events: PackedBatch, acks: Acks) -> Batch {
+        Batch { events, acks }
+    }
+}
+
+impl From<PackedBatch> for Batch {
+    fn from(events: PackedBatch) -> Batch {
+        Batch {
+            events,
+            acks: Acks::none(),
+        }
+    }
+}
+
+impl std::ops::Deref for Batch {
+    type Target = PackedBatch;
+    fn deref(&self) -> &PackedBatch {
+        &self.events
+    }
+}
+
+impl std::ops::DerefMut for Batch {
+    fn deref_mut(&mut self) -> &mut PackedBatch {
+        &mut self.events
+    }
+}
 
 /// Events as a source collects them before sending.
 pub type Events = Vec<Event>;

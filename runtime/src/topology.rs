@@ -12,15 +12,14 @@
 use crate::config::{ConfigError, InputRef, Pipeline, SinkKind, SourceKind, TransformStage};
 use crate::metrics::{Registry, StageMetrics};
 use crate::plugin::bindings::types::PluginInfo;
-use crate::plugin::transform::{
-    describe, CircuitState, Emitted, Failure, Preopen, TransformPlugin,
-};
+use crate::plugin::transform::{describe, Emitted, Failure, Preopen, TransformPlugin};
 use crate::plugin::{PluginEngine, PluginRef};
 use sluice_event::names;
 use sluice_event::packed::error_fields;
+use sluice_event::packed::PackedBatch;
 use sluice_io::sinks::{self, SinkContext};
 use sluice_io::sources::{self, SourceContext};
-use sluice_io::{Batch, StageCounters};
+use sluice_io::{Acks, Batch, StageCounters};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +35,8 @@ pub const CHANNEL_CAPACITY: usize = 8;
 pub struct BuiltPipeline {
     pipeline: Pipeline,
     plugins: HashMap<String, TransformPlugin>,
+    /// Stages whose plugin may hold events back between calls.
+    holding: std::collections::HashSet<String>,
     /// Events each `blackhole` sink has counted.
     pub blackhole_counts: HashMap<String, Arc<AtomicU64>>,
 }
@@ -51,10 +52,14 @@ pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline,
         .unwrap_or_default();
     let mut infos = HashMap::new();
     let mut plugins = HashMap::new();
+    let mut holding = std::collections::HashSet::new();
     for stage in &pipeline.transforms {
-        let (plugin, info) = load_plugin(stage, engine, &base_dir)?;
+        let (plugin, info, holds) = load_plugin(stage, engine, &base_dir)?;
         plugins.insert(stage.name.clone(), plugin);
         infos.insert(stage.name.clone(), info);
+        if holds {
+            holding.insert(stage.name.clone());
+        }
     }
     // Named outputs must exist.
     let readers = pipeline
@@ -101,6 +106,7 @@ pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline,
     Ok(BuiltPipeline {
         pipeline,
         plugins,
+        holding,
         blackhole_counts,
     })
 }
@@ -109,7 +115,7 @@ fn load_plugin(
     stage: &TransformStage,
     engine: &PluginEngine,
     base_dir: &Path,
-) -> Result<(TransformPlugin, PluginInfo), ConfigError> {
+) -> Result<(TransformPlugin, PluginInfo, bool), ConfigError> {
     let at_plugin = |message: String| ConfigError {
         location: Some(stage.plugin_location.clone()),
         key: Some(format!("transforms.{}.plugin", stage.name)),
@@ -190,7 +196,11 @@ fn load_plugin(
         },
         other => at_plugin(format!("{label}: {other}")),
     })?;
-    Ok((plugin, info))
+    Ok((
+        plugin,
+        info,
+        crate::plugin::builtin::holds_events(&reference),
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,15 +241,16 @@ impl Router {
         StageCounters::add(&self.counters.events_out, batch.len());
         let (last, rest) = targets.split_last().expect("checked non-empty");
         for target in rest {
-            // A closed consumer only happens at shutdown; nothing to do then.
-            let _ = target.send(batch.clone()).await;
+            send(target, batch.clone()).await;
         }
-        let _ = last.send(batch).await;
+        send(last, batch).await;
     }
 
     /// Groups a plugin's results by output, keeping order within each, and
-    /// records failures on the failed events.
-    async fn route(&mut self, emitted: Emitted) {
+    /// records failures on the failed events. Every batch sent carries
+    /// `acks`; when nothing is sent they are dropped, which acknowledges
+    /// the input (a filter that drops everything is done with it).
+    async fn route(&mut self, emitted: Emitted, acks: Acks) {
         let Emitted {
             events,
             outputs,
@@ -261,7 +272,7 @@ impl Router {
             .all(|&o| routes.get(o as usize).copied().flatten().is_none());
         if single_route && errors.is_empty() {
             // The common case: everything goes on the main output unchanged.
-            self.send_to(None, events).await;
+            self.send_to(None, Batch::new(events, acks)).await;
             return;
         }
         let checked = match events.check() {
@@ -271,19 +282,20 @@ impl Router {
                 debug_assert!(false, "{error}");
                 tracing::error!(stage = %self.stage, events = events.len(), "dropping a malformed batch: {error}");
                 StageCounters::add(&self.counters.dropped, events.len());
+                acks.fail();
                 return;
             }
         };
         let mut errors = errors.iter().peekable();
-        let mut main = Batch::default();
-        let mut named: Vec<(&str, Batch)> = Vec::new();
+        let mut main = PackedBatch::default();
+        let mut named: Vec<(&str, PackedBatch)> = Vec::new();
         for (i, (row, output)) in checked.rows().zip(outputs.iter().copied()).enumerate() {
             let target = match routes.get(output as usize).copied().flatten() {
                 None => &mut main,
                 Some(name) => match named.iter().position(|(n, _)| *n == name) {
                     Some(at) => &mut named[at].1,
                     None => {
-                        named.push((name, Batch::default()));
+                        named.push((name, PackedBatch::default()));
                         &mut named.last_mut().expect("just pushed").1
                     }
                 },
@@ -295,25 +307,28 @@ impl Router {
             if let Err(error) = pushed {
                 tracing::error!(stage = %self.stage, "cannot route an event: {error}");
                 StageCounters::add(&self.counters.dropped, 1);
+                acks.fail();
             }
         }
         for (output, batch) in named {
-            self.send_to(Some(output), batch).await;
+            self.send_to(Some(output), Batch::new(batch, acks.clone()))
+                .await;
         }
-        self.send_to(None, main).await;
+        self.send_to(None, Batch::new(main, acks)).await;
     }
 
-    async fn route_failure(&mut self, failure: Box<Failure>) {
+    async fn route_failure(&mut self, failure: Box<Failure>, acks: Acks) {
         StageCounters::add(&self.counters.errors, failure.batch.len());
         let reason = format!("{}: {}", failure.kind.as_str(), failure.reason);
         let extra = error_fields(&self.stage, &reason);
-        let mut batch = Batch::with_capacity(failure.batch.len(), 384);
+        let mut batch = PackedBatch::with_capacity(failure.batch.len(), 384);
         match failure.batch.check() {
             Ok(checked) => {
                 for row in checked.rows() {
                     if let Err(error) = batch.push_row_with(&row, &extra) {
                         tracing::error!(stage = %self.stage, "cannot record a failure: {error}");
                         StageCounters::add(&self.counters.dropped, 1);
+                        acks.fail();
                     }
                 }
             }
@@ -322,9 +337,18 @@ impl Router {
                 debug_assert!(false, "{error}");
                 tracing::error!(stage = %self.stage, events = failure.batch.len(), "dropping a malformed batch: {error}");
                 StageCounters::add(&self.counters.dropped, failure.batch.len());
+                acks.fail();
             }
         }
-        self.send_to(Some("errors"), batch).await;
+        self.send_to(Some("errors"), Batch::new(batch, acks)).await;
+    }
+}
+
+/// Sends to one consumer. A closed consumer only happens at shutdown, or
+/// when a sink gave up: the batch is then not delivered.
+async fn send(target: &mpsc::Sender<Batch>, batch: Batch) {
+    if let Err(unsent) = target.send(batch).await {
+        unsent.0.acks.fail();
     }
 }
 
@@ -344,6 +368,7 @@ impl BuiltPipeline {
         let BuiltPipeline {
             pipeline,
             mut plugins,
+            holding,
             blackhole_counts,
         } = self;
         let mut inboxes: HashMap<String, mpsc::Sender<Batch>> = HashMap::new();
@@ -379,6 +404,7 @@ impl BuiltPipeline {
                     .stage(&pipeline_name, &sink.name, "sink", None)
                     .counters
                     .clone(),
+                shutdown: shutdown.clone(),
             };
             let name = sink.name.clone();
             match sink.kind.clone() {
@@ -441,13 +467,14 @@ impl BuiltPipeline {
             }
             let input = receivers.remove(&stage.name).expect("inbox");
             let name = stage.name.clone();
-            let flush_interval = stage.flush_interval;
-            tasks.spawn(async move {
-                (
-                    name,
-                    run_transform(plugin, input, router, flush_interval, metrics).await,
-                )
-            });
+            let stage_loop = StageLoop {
+                plugin,
+                router,
+                metrics,
+                flush_interval: stage.flush_interval,
+                held: holding.contains(&stage.name).then(Acks::none),
+            };
+            tasks.spawn(async move { (name, stage_loop.run(input).await) });
         }
 
         for source in &pipeline.sources {
@@ -536,56 +563,75 @@ impl BuiltPipeline {
     }
 }
 
-/// A transform stage's loop: one batch at a time, so order is kept.
-async fn run_transform(
-    mut plugin: TransformPlugin,
-    mut input: mpsc::Receiver<Batch>,
-    mut router: Router,
-    flush_interval: Duration,
+/// A transform stage: its plugin, where its outputs go, and the
+/// acknowledgements it holds back.
+struct StageLoop {
+    plugin: TransformPlugin,
+    router: Router,
     metrics: Arc<StageMetrics>,
-) -> Result<(), RunError> {
-    loop {
-        let batch = match tokio::time::timeout(flush_interval, input.recv()).await {
-            Ok(Some(batch)) => batch,
-            Ok(None) => break,
-            Err(_idle) => {
-                flush(&mut plugin, &mut router, &metrics).await;
-                continue;
+    flush_interval: Duration,
+    /// For a plugin that may hold events back between calls: the previous
+    /// call's input acknowledgements, which ride with this call's outputs
+    /// too (a held event comes out in the next call, or at the flush).
+    held: Option<Acks>,
+}
+
+impl StageLoop {
+    /// One batch at a time, so order is kept; flushes when idle and at the
+    /// end.
+    async fn run(mut self, mut input: mpsc::Receiver<Batch>) -> Result<(), RunError> {
+        loop {
+            let batch = match tokio::time::timeout(self.flush_interval, input.recv()).await {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break,
+                Err(_idle) => {
+                    self.flush().await;
+                    continue;
+                }
+            };
+            self.process(batch).await;
+        }
+        self.flush().await;
+        let dropped = StageCounters::get(&self.metrics.counters.dropped);
+        if dropped > 0 {
+            tracing::warn!(stage = %self.router.stage, events = dropped, "events dropped for lack of a consumer");
+        }
+        Ok(())
+    }
+
+    async fn process(&mut self, batch: Batch) {
+        let Batch { events, acks } = batch;
+        StageCounters::add(&self.metrics.counters.events_in, events.len());
+        let acks = match &mut self.held {
+            Some(held) => {
+                let mut both = std::mem::replace(held, acks.clone());
+                both.merge(acks);
+                both
             }
+            None => acks,
         };
-        StageCounters::add(&metrics.counters.events_in, batch.len());
         // Plugin calls are CPU-bound and bounded by the stage's deadline.
         let started = Instant::now();
-        let result = tokio::task::block_in_place(|| plugin.process(batch));
-        metrics.batch_latency.observe(started.elapsed());
-        deliver(result, plugin.circuit_state(), &mut router, &metrics).await;
+        let result = tokio::task::block_in_place(|| self.plugin.process(events));
+        self.metrics.batch_latency.observe(started.elapsed());
+        self.deliver(result, acks).await;
     }
-    flush(&mut plugin, &mut router, &metrics).await;
-    let dropped = StageCounters::get(&metrics.counters.dropped);
-    if dropped > 0 {
-        tracing::warn!(stage = %router.stage, events = dropped, "events dropped for lack of a consumer");
+
+    async fn flush(&mut self) {
+        let result = tokio::task::block_in_place(|| self.plugin.flush());
+        let acks = self.held.as_mut().map(std::mem::take).unwrap_or_default();
+        self.deliver(result, acks).await;
     }
-    Ok(())
-}
 
-async fn flush(plugin: &mut TransformPlugin, router: &mut Router, metrics: &StageMetrics) {
-    let result = tokio::task::block_in_place(|| plugin.flush());
-    deliver(result, plugin.circuit_state(), router, metrics).await;
-}
-
-/// Routes a call's result and records its failure and the circuit's state.
-async fn deliver(
-    result: Result<Emitted, Box<Failure>>,
-    circuit: CircuitState,
-    router: &mut Router,
-    metrics: &StageMetrics,
-) {
-    metrics.set_circuit(circuit);
-    match result {
-        Ok(emitted) => router.route(emitted).await,
-        Err(failure) => {
-            metrics.record_failure(failure.kind);
-            router.route_failure(failure).await
+    /// Routes a call's result and records its failure and the circuit's state.
+    async fn deliver(&mut self, result: Result<Emitted, Box<Failure>>, acks: Acks) {
+        self.metrics.set_circuit(self.plugin.circuit_state());
+        match result {
+            Ok(emitted) => self.router.route(emitted, acks).await,
+            Err(failure) => {
+                self.metrics.record_failure(failure.kind);
+                self.router.route_failure(failure, acks).await
+            }
         }
     }
 }

@@ -40,41 +40,50 @@ pub fn encode_batch(
     Ok(())
 }
 
+/// Writes each batch to stdout; a batch is acknowledged once it is written
+/// and flushed (stdout has nothing more durable to offer).
 pub async fn run(config: ConsoleConfig, mut ctx: SinkContext) -> Result<(), SinkError> {
     let mut buf = Vec::with_capacity(64 * 1024);
     while let Some(batch) = ctx.recv().await {
         buf.clear();
-        encode_batch(config.encoding, &batch, &mut buf).map_err(|error| SinkError::Batch {
-            sink: ctx.name.clone(),
-            error,
-        })?;
-        // stdout blocks when its reader is slow (that is backpressure), so
-        // the write runs off the async workers; a batch is one write.
-        let n = batch.len();
-        let (returned, written) = tokio::task::spawn_blocking(move || {
-            let mut out = std::io::stdout().lock();
-            let written = out.write_all(&buf).and_then(|_| out.flush());
-            (buf, written)
-        })
-        .await
-        .map_err(|e| SinkError::Io {
-            sink: ctx.name.clone(),
-            path: "<stdout>".into(),
-            error: std::io::Error::other(e),
-        })?;
-        buf = returned;
-        if let Err(error) = written {
-            if error.kind() == std::io::ErrorKind::BrokenPipe {
-                tracing::warn!(sink = %ctx.name, "stdout closed; discarding the rest");
-                return Ok(());
-            }
-            return Err(SinkError::Io {
+        let written = match encode_batch(config.encoding, &batch, &mut buf) {
+            Err(error) => Err(SinkError::Batch {
                 sink: ctx.name.clone(),
-                path: "<stdout>".into(),
                 error,
-            });
+            }),
+            Ok(()) => {
+                // stdout blocks when its reader is slow (that is
+                // backpressure), so the write runs off the async workers; a
+                // batch is one write.
+                let data = std::mem::take(&mut buf);
+                let (returned, written) = tokio::task::spawn_blocking(move || {
+                    let mut out = std::io::stdout().lock();
+                    let written = out.write_all(&data).and_then(|_| out.flush());
+                    (data, written)
+                })
+                .await
+                .unwrap_or_else(|e| (Vec::new(), Err(std::io::Error::other(e))));
+                buf = returned;
+                written.map_err(|error| SinkError::Io {
+                    sink: ctx.name.clone(),
+                    path: "<stdout>".into(),
+                    error,
+                })
+            }
+        };
+        match written {
+            Ok(()) => StageCounters::add(&ctx.counters.events_out, batch.len()),
+            Err(error) => {
+                batch.acks.fail();
+                let failed = ctx.fail_rest().await + batch.len() as u64;
+                if matches!(&error, SinkError::Io { error, .. } if error.kind() == std::io::ErrorKind::BrokenPipe)
+                {
+                    tracing::warn!(sink = %ctx.name, events = failed, "stdout closed; the rest is not written (nor acknowledged)");
+                    return Ok(());
+                }
+                return Err(error);
+            }
         }
-        StageCounters::add(&ctx.counters.events_out, n);
     }
     Ok(())
 }

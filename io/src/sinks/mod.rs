@@ -9,7 +9,8 @@ pub mod file;
 
 use crate::Batch;
 use std::path::PathBuf;
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
 
 /// What every sink is given.
 pub struct SinkContext {
@@ -19,6 +20,10 @@ pub struct SinkContext {
     pub input: mpsc::Receiver<Batch>,
     /// `events_in` counts what `recv` returned.
     pub counters: std::sync::Arc<crate::StageCounters>,
+    /// Turns `true` when the pipeline shuts down: a sink that is retrying
+    /// a failed write gives up then (failing the batch's acknowledgements,
+    /// so its sources read the events again after a restart).
+    pub shutdown: watch::Receiver<bool>,
 }
 
 impl SinkContext {
@@ -28,6 +33,80 @@ impl SinkContext {
         crate::StageCounters::add(&self.counters.events_in, batch.len());
         Some(batch)
     }
+
+    /// The next batch, and up to `max - 1` more that are already waiting,
+    /// so one durable write (one fsync) covers them all.
+    pub async fn recv_many(&mut self, max: usize) -> Vec<Batch> {
+        let Some(first) = self.recv().await else {
+            return Vec::new();
+        };
+        let mut batches = vec![first];
+        while batches.len() < max {
+            match self.input.try_recv() {
+                Ok(batch) => {
+                    crate::StageCounters::add(&self.counters.events_in, batch.len());
+                    batches.push(batch);
+                }
+                Err(_) => break,
+            }
+        }
+        batches
+    }
+
+    /// Closes the input and fails the acknowledgements of what it still
+    /// holds, for a sink that cannot go on: its sources must not count those
+    /// events as delivered (senders see a closed channel from now on).
+    pub async fn fail_rest(&mut self) -> u64 {
+        self.input.close();
+        let mut failed = 0;
+        while let Some(batch) = self.input.recv().await {
+            batch.acks.fail();
+            failed += batch.len() as u64;
+        }
+        crate::StageCounters::add(&self.counters.dropped, failed as usize);
+        failed
+    }
+
+    /// Retries `attempt` with backoff (100 ms doubling to 5 s) until it
+    /// succeeds, logging each failure, or until the pipeline shuts down,
+    /// when the last error is returned.
+    pub async fn retry<T, E: std::fmt::Display, F, Fut>(&self, mut attempt: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let mut backoff = Duration::from_millis(100);
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            let error = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            tracing::warn!(sink = %self.name, %error, retry_in_ms = backoff.as_millis() as u64, "write failed; retrying");
+            if *shutdown.borrow_and_update() {
+                return Err(error);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                Ok(()) = shutdown.changed() => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// A context for sink unit tests: the sender feeding it, and the context.
+#[cfg(test)]
+pub(crate) fn test_context(capacity: usize) -> (mpsc::Sender<Batch>, SinkContext) {
+    let (tx, input) = mpsc::channel(capacity);
+    let (_stop, shutdown) = watch::channel(false);
+    let ctx = SinkContext {
+        name: "out".into(),
+        input,
+        counters: Default::default(),
+        shutdown,
+    };
+    (tx, ctx)
 }
 
 #[derive(Debug, thiserror::Error)]

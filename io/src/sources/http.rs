@@ -5,7 +5,7 @@
 //! a full channel slows the response down rather than dropping anything.
 
 use super::{SourceContext, SourceError, MAX_BATCH};
-use crate::Events;
+use crate::{Acks, Delivery, Events};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -171,14 +171,29 @@ async fn handle(
     };
     let events = decode(&body, ndjson, &ctx.name);
     let accepted = events.len();
+    // The answer waits until every sink holds the events durably.
+    let (done, delivered) = tokio::sync::oneshot::channel();
+    let acks = Acks::new(move |d| {
+        let _ = done.send(d);
+    });
     let mut events = events.into_iter().peekable();
     while events.peek().is_some() {
         let batch: Events = events.by_ref().take(MAX_BATCH).collect();
-        if !ctx.send(batch).await {
+        if !ctx.send_acked(batch, acks.clone()).await {
             return Ok(reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "pipeline is shutting down",
             ));
+        }
+    }
+    drop(acks);
+    match delivered.await {
+        Ok(Delivery::Delivered) => {}
+        Ok(Delivery::Failed) | Err(_) => {
+            return Ok(reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the events could not be delivered; send them again",
+            ))
         }
     }
     let body = format!(r#"{{"accepted":{accepted}}}"#);
@@ -308,9 +323,10 @@ mod tests {
     async fn plain_lines_become_one_event_each() {
         let mut server = start(1024).await;
         let body = b"first line\r\n\nsecond line\nthird";
-        let (status, reply) = request(server.addr, "POST /logs HTTP/1.1", body).await;
-        assert_eq!((status, reply.as_str()), (200, r#"{"accepted":3}"#));
+        let answer = tokio::spawn(request(server.addr, "POST /logs HTTP/1.1", body));
         let batch = server.rx.recv().await.unwrap();
+        let (status, reply) = answer.await.unwrap();
+        assert_eq!((status, reply.as_str()), (200, r#"{"accepted":3}"#));
         let messages: Vec<_> = batch.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(messages, ["first line", "second line", "third"]);
         assert!(batch
@@ -326,9 +342,10 @@ mod tests {
         let head = "POST /logs HTTP/1.1\r\nContent-Type: application/x-ndjson; charset=utf-8";
         let body =
             b"{\"message\":\"hi\",\"level\":\"WARN\",\"http\":{\"status\":503}}\nnot json\n[1]\n";
-        let (status, reply) = request(server.addr, head, body).await;
-        assert_eq!((status, reply.as_str()), (200, r#"{"accepted":3}"#));
+        let answer = tokio::spawn(request(server.addr, head, body));
         let batch = server.rx.recv().await.unwrap();
+        let (status, reply) = answer.await.unwrap();
+        assert_eq!((status, reply.as_str()), (200, r#"{"accepted":3}"#));
         assert_eq!(batch[0].message, "hi");
         assert_eq!(field(&batch[0], "level"), Some(&"WARN".into()));
         assert_eq!(field(&batch[0], "http.status"), Some(&Value::Int(503)));
@@ -370,6 +387,24 @@ mod tests {
         let mut response = String::new();
         let _ = stream.read_to_string(&mut response).await;
         assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    }
+
+    #[tokio::test]
+    async fn the_answer_waits_until_the_events_are_delivered() {
+        let mut server = start(1024).await;
+        let answer = tokio::spawn(request(server.addr, "POST /logs HTTP/1.1", b"a\nb\n"));
+        let held = server.rx.recv_batch().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!answer.is_finished(), "answered before the sink let go");
+        drop(held);
+        assert_eq!(answer.await.unwrap().0, 200);
+
+        // A sink that fails the batch makes the client send it again.
+        let answer = tokio::spawn(request(server.addr, "POST /logs HTTP/1.1", b"c\n"));
+        let failed = server.rx.recv_batch().await.unwrap();
+        failed.acks.fail();
+        drop(failed);
+        assert_eq!(answer.await.unwrap().0, 503);
     }
 
     #[tokio::test]

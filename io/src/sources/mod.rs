@@ -10,7 +10,8 @@ pub mod file;
 pub mod http;
 pub mod stdin;
 
-use crate::{Batch, Events};
+use crate::{Acks, Batch, Events};
+use sluice_event::packed::PackedBatch;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, watch};
 
@@ -34,12 +35,21 @@ pub struct SourceContext {
 impl SourceContext {
     /// Packs and sends events; returns `false` when downstream has gone away.
     pub async fn send(&self, events: Events) -> bool {
+        self.send_acked(events, Acks::none()).await
+    }
+
+    /// [`SourceContext::send`], with acknowledgements that settle once
+    /// every sink holds the events durably (or they were dropped on
+    /// purpose). Unsent events are not acknowledged as delivered.
+    pub async fn send_acked(&self, events: Events, acks: Acks) -> bool {
         if events.is_empty() {
             return true;
         }
-        for batch in pack(&events) {
-            let n = batch.len();
-            if self.out.send(batch).await.is_err() {
+        for packed in pack(&events) {
+            let n = packed.len();
+            if let Err(unsent) = self.out.send(Batch::new(packed, acks.clone())).await {
+                unsent.0.acks.fail();
+                acks.fail();
                 return false;
             }
             crate::StageCounters::add(&self.counters.events_out, n);
@@ -64,8 +74,8 @@ impl SourceContext {
 
 /// Packs events into batches, splitting when one batch's text would pass
 /// the 4 GiB a batch can address.
-fn pack(events: &[sluice_event::Event]) -> Vec<Batch> {
-    match Batch::from_events(events) {
+fn pack(events: &[sluice_event::Event]) -> Vec<PackedBatch> {
+    match PackedBatch::from_events(events) {
         Ok(batch) => vec![batch],
         Err(_) if events.len() > 1 => {
             let (a, b) = events.split_at(events.len() / 2);
@@ -91,6 +101,11 @@ pub(crate) mod test_support {
     pub struct EventReceiver(mpsc::Receiver<Batch>);
 
     impl EventReceiver {
+        /// The next batch as it came, acknowledgements and all.
+        pub async fn recv_batch(&mut self) -> Option<Batch> {
+            self.0.recv().await
+        }
+
         pub async fn recv(&mut self) -> Option<Events> {
             Some(
                 self.0

@@ -5,6 +5,7 @@
 //!   the pipeline;
 //! - `pipelines`: TOML pipelines run end to end through the `sluice` binary.
 
+mod delivery;
 mod isolation;
 mod loghub;
 mod pipelines;

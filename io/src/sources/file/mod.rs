@@ -5,19 +5,22 @@
 //! first bytes — not by path, so a rotated file that still matches a glob is
 //! not read twice and a reused inode is not mistaken for the old file. The
 //! checkpoint stores, per file, the offset just past the last complete line
-//! that was sent downstream; a restart resumes there. Files that were present
+//! whose batch, and every batch before it, was acknowledged by every sink
+//! (see [`crate::ack`]); a restart resumes there, so delivery is
+//! at-least-once across crashes. Files that were present
 //! at startup and have no checkpoint start at `read_from`; files that appear
 //! later are new, so they are read from their beginning.
 
 mod checkpoint;
 
 use super::{SourceContext, SourceError, MAX_BATCH};
+use crate::AckTracker;
 use crate::Events;
 pub use checkpoint::checkpoint_path;
 use checkpoint::{load_checkpoints, Checkpoint, Checkpoints, Fingerprint, Key, FINGERPRINT_BYTES};
 use serde::Deserialize;
 use sluice_event::{message_from_bytes, names, now_ns, Event, Fields, MAX_LINE_BYTES};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io;
 use std::mem;
@@ -64,6 +67,8 @@ pub enum ReadFrom {
 const CHUNK_BYTES: usize = 256 * 1024;
 /// How much a file may be read per cycle before the others get their turn.
 const CYCLE_BUDGET: usize = 4 * 1024 * 1024;
+/// How long a stopping source waits for its last batches' acknowledgements.
+const SETTLE_AT_SHUTDOWN: Duration = Duration::from_secs(10);
 /// The least time between two checkpoint writes while running.
 const SAVE_EVERY: Duration = Duration::from_millis(100);
 
@@ -80,8 +85,13 @@ struct Watcher {
     read_pos: u64,
     /// Just past the last complete line put into the batch.
     pending: u64,
-    /// Just past the last complete line sent downstream: what is checkpointed.
+    /// Just past the last complete line sent downstream.
     sent: u64,
+    /// Just past the last complete line acknowledged: what is checkpointed.
+    acked: u64,
+    /// Grows when the file is read again from the start, so that
+    /// acknowledgements of what was read before do not apply.
+    generation: u64,
     /// The start of a line whose newline has not been read yet, capped at
     /// `MAX_LINE_BYTES + 1` bytes.
     partial: Vec<u8>,
@@ -156,6 +166,8 @@ impl Watcher {
         self.read_pos = 0;
         self.pending = 0;
         self.sent = 0;
+        self.acked = 0;
+        self.generation += 1;
         self.partial.clear();
         self.overflow = false;
     }
@@ -185,6 +197,10 @@ enum Step {
     Stop,
 }
 
+/// Where a file is done once a batch is delivered: its key, generation and
+/// offset.
+type DoneAt = (Key, u64, u64);
+
 struct Tailer {
     name: String,
     include: Arc<Vec<String>>,
@@ -200,6 +216,11 @@ struct Tailer {
     last_save: Instant,
     /// Paths that failed to open, so each is warned about once.
     failed: HashSet<PathBuf>,
+    acks: AckTracker,
+    /// Per batch sent and not yet acknowledged, in order: its number and
+    /// where each file it read from is then done (key, generation, offset).
+    in_flight: VecDeque<(u64, Vec<DoneAt>)>,
+    failure_reported: bool,
 }
 
 /// Tails the configured files until shutdown or until downstream goes away.
@@ -216,6 +237,7 @@ pub async fn run(config: FileConfig, ctx: SourceContext) -> Result<(), SourceErr
         }
         let step = tailer.read_all(&ctx).await?;
         tailer.prune(glob_every);
+        tailer.apply_acks();
         tailer.maybe_save().await;
         match step {
             Step::Stop => break,
@@ -226,6 +248,7 @@ pub async fn run(config: FileConfig, ctx: SourceContext) -> Result<(), SourceErr
             },
         }
     }
+    tailer.settle(SETTLE_AT_SHUTDOWN).await;
     tailer.save().await
 }
 
@@ -268,6 +291,9 @@ impl Tailer {
             dirty: false,
             last_save: Instant::now(),
             failed: HashSet::new(),
+            acks: AckTracker::new(),
+            in_flight: VecDeque::new(),
+            failure_reported: false,
         })
     }
 
@@ -438,29 +464,81 @@ impl Tailer {
         }
     }
 
-    /// Sends the batch, then marks what it held as sent. Returns `false`
-    /// when downstream is gone or the pipeline shuts down; unsent lines are
-    /// not checkpointed, so they are read again on restart.
+    /// Sends the batch with an acknowledgement and remembers where each
+    /// file it read from is then done. Returns `false` when downstream is
+    /// gone or the pipeline shuts down; unsent lines are not checkpointed,
+    /// so they are read again on restart.
     async fn flush(&mut self, ctx: &SourceContext) -> bool {
         if !self.batch.is_empty() {
             let batch = mem::replace(&mut self.batch, Vec::with_capacity(MAX_BATCH));
+            let (seq, acks) = self.acks.issue();
             let sent = tokio::select! {
                 biased;
                 _ = ctx.shutdown_signal() => false,
-                sent = ctx.send(batch) => sent,
+                sent = ctx.send_acked(batch, acks) => sent,
             };
             if !sent {
                 return false;
             }
+            let done: Vec<_> = self
+                .watchers
+                .iter_mut()
+                .filter(|w| w.sent != w.pending)
+                .map(|w| {
+                    w.sent = w.pending;
+                    (w.key, w.generation, w.pending)
+                })
+                .collect();
+            self.in_flight.push_back((seq, done));
         }
-        for w in &mut self.watchers {
-            if w.sent != w.pending {
-                w.sent = w.pending;
-                self.dirty = true;
-            }
-        }
+        self.apply_acks();
         self.maybe_save().await;
         true
+    }
+
+    /// Moves each file's checkpoint past the batches acknowledged so far.
+    fn apply_acks(&mut self) {
+        let delivered_below = self.acks.poll();
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|(seq, _)| *seq < delivered_below)
+        {
+            let (_, done) = self.in_flight.pop_front().expect("checked");
+            for (key, generation, offset) in done {
+                let Some(w) = self
+                    .watchers
+                    .iter_mut()
+                    .find(|w| w.key == key && w.generation == generation)
+                else {
+                    continue;
+                };
+                if offset > w.acked {
+                    w.acked = offset;
+                    self.dirty = true;
+                }
+            }
+        }
+        if self.acks.failed().is_some() && !self.failure_reported {
+            self.failure_reported = true;
+            tracing::error!(source = %self.name, "a sink could not deliver a batch; the checkpoint stays before it, so it is read again after a restart");
+        }
+    }
+
+    /// At shutdown: waits (up to `limit`) for the batches still in flight
+    /// to be acknowledged, so the final checkpoint covers them.
+    async fn settle(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.acks.outstanding() > 0 && self.acks.failed().is_none() {
+            if tokio::time::timeout_at(deadline, self.acks.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(source = %self.name, batches = self.acks.outstanding(), "not acknowledged at shutdown; read again after a restart");
+                break;
+            }
+        }
+        self.apply_acks();
     }
 
     /// Lets go of files that are gone, fully read and quiet for a while.
@@ -499,7 +577,7 @@ impl Tailer {
                 ino: w.key.1,
                 fingerprint_len: w.fingerprint.len,
                 fingerprint: w.fingerprint.hash,
-                offset: w.sent,
+                offset: w.acked,
             })
             .collect();
         let json = serde_json::to_vec_pretty(&Checkpoints { version: 1, files })
@@ -607,6 +685,8 @@ fn open_blocking(
         read_pos: start,
         pending: start,
         sent: start,
+        acked: start,
+        generation: 0,
         partial: Vec::new(),
         overflow: false,
         orphaned_since: None,

@@ -263,3 +263,38 @@ async fn events_name_their_file_and_excluded_files_are_skipped() {
     tail.quiet().await;
     tail.stop().await;
 }
+
+#[tokio::test]
+async fn the_checkpoint_waits_for_the_acknowledgement() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "a\nb\n");
+    let mut tail = start(config(dir.path(), "*.log", ReadFrom::Beginning), dir.path());
+    let held = tail.rx.recv_batch().await.unwrap();
+    assert_eq!(held.len(), 2);
+    let offset = || {
+        let saved = std::fs::read(checkpoint_path(dir.path(), "tail")).unwrap();
+        let saved: Checkpoints = serde_json::from_slice(&saved).unwrap();
+        saved.files[0].offset
+    };
+    // Written when the file was found, at 0; it stays there while a sink holds the lines.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(offset(), 0);
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while offset() != 4 {
+        assert!(Instant::now() < deadline, "checkpoint never moved");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A failed batch keeps the checkpoint before it, even at shutdown.
+    append(&log, "c\n");
+    let failed = tail.rx.recv_batch().await.unwrap();
+    failed.acks.fail();
+    drop(failed);
+    tail.stop().await;
+    assert_eq!(offset(), 4);
+    let mut tail = start(config(dir.path(), "*.log", ReadFrom::Beginning), dir.path());
+    assert_eq!(tail.expect(1).await, ["c"], "read again after the restart");
+    tail.stop().await;
+}
