@@ -121,6 +121,13 @@ impl<'a> Lexer<'a> {
         let Some((at, name)) = self.word() else {
             return Err(self.err(self.pos, "expected an aggregation such as count()"));
         };
+        const KNOWN: [&str; 8] = ["count", "avg", "min", "max", "sum", "p50", "p95", "p99"];
+        if !KNOWN.contains(&name) {
+            return Err(self.err(
+                at,
+                format!("unknown aggregation {name:?} (count, avg, min, max, sum, p50, p95, p99)"),
+            ));
+        }
         self.expect('(')?;
         let f = if name == "count" {
             Func::Count
@@ -133,13 +140,7 @@ impl<'a> Lexer<'a> {
                 "sum" => Func::Sum(field),
                 "p50" => Func::Pct(50, field),
                 "p95" => Func::Pct(95, field),
-                "p99" => Func::Pct(99, field),
-                _ => {
-                    return Err(self.err(
-                        at,
-                        format!("unknown aggregation {name:?} (count, avg, min, max, sum, p50, p95, p99)"),
-                    ))
-                }
+                _ => Func::Pct(99, field),
             }
         };
         self.expect(')')?;

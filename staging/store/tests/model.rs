@@ -132,6 +132,15 @@ fn run(seed: u64, steps: usize) {
         }
     }
     let stats = store.stats("idx").unwrap();
+    eprintln!(
+        "seed {seed}: {} events, {} segments, {} rows in memory, {} flushes, {} merges, {} replayed",
+        model.len(),
+        stats.segments,
+        stats.mem_rows,
+        stats.flushes,
+        stats.merges,
+        stats.replayed_records
+    );
     assert_eq!(stats.mem_rows + stats.segment_rows, model.len() as u64);
 }
 
