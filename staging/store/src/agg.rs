@@ -49,9 +49,19 @@ impl Func {
 /// A parsed pipe.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Pipe {
-    Stats { aggs: Vec<Func>, by: Vec<String> },
-    Timechart { interval_ns: i64, aggs: Vec<Func>, by: Option<String> },
-    Top { n: usize, field: String },
+    Stats {
+        aggs: Vec<Func>,
+        by: Vec<String>,
+    },
+    Timechart {
+        interval_ns: i64,
+        aggs: Vec<Func>,
+        by: Option<String>,
+    },
+    Top {
+        n: usize,
+        field: String,
+    },
 }
 
 /// The answer: a table.
@@ -198,7 +208,10 @@ pub fn parse_pipe(text: &str, offset: usize) -> Result<Pipe> {
                 return Err(lx.err(lx.pos, "expected an interval such as 1m"));
             };
             let interval_ns = parse_interval(iv).ok_or_else(|| {
-                lx.err(iat, format!("invalid interval {iv:?} (e.g. 500ms, 30s, 1m, 1h, 1d)"))
+                lx.err(
+                    iat,
+                    format!("invalid interval {iv:?} (e.g. 500ms, 30s, 1m, 1h, 1d)"),
+                )
             })?;
             let aggs = lx.aggs()?;
             let by = if lx.keyword("by") {
@@ -262,8 +275,18 @@ fn field_value<'e>(e: &'e Event, name: &str) -> Option<std::borrow::Cow<'e, Valu
     }
 }
 
+/// A field's value as a group key; `level` strings that name a level are normalized
+/// (`warning` and `WARN` are one group), as the segment's `level` column holds them.
 fn group_key(e: &Event, name: &str) -> Json {
-    field_value(e, name).map_or(Json::Null, |v| value_to_json(&v))
+    match field_value(e, name) {
+        None => Json::Null,
+        Some(v) => match (name, v.as_ref()) {
+            ("level", Value::String(s)) => Json::String(
+                sluice_event::Level::parse(s).map_or_else(|| s.clone(), |l| l.as_str().to_owned()),
+            ),
+            (_, other) => value_to_json(other),
+        },
+    }
 }
 
 fn number(e: &Event, name: &str) -> Option<f64> {
@@ -302,7 +325,11 @@ impl Acc {
                 Func::Count => Json::from(self.count),
                 Func::Avg(x) | Func::Min(x) | Func::Max(x) | Func::Sum(x) | Func::Pct(_, x) => {
                     let Some(v) = self.values.get_mut(x).filter(|v| !v.is_empty()) else {
-                        return if matches!(f, Func::Sum(_)) { Json::from(0) } else { Json::Null };
+                        return if matches!(f, Func::Sum(_)) {
+                            Json::from(0)
+                        } else {
+                            Json::Null
+                        };
                     };
                     match f {
                         Func::Avg(_) => num(v.iter().sum::<f64>() / v.len() as f64),
@@ -322,6 +349,59 @@ impl Acc {
     }
 }
 
+/// Fields read from the dictionary columns of a segment's rows when that is all a pipe
+/// needs (`level` there is the normalized name, as [`group_key`] gives it).
+const DICT_FIELDS: [&str; 3] = ["level", "service", "host"];
+
+/// Reads group keys, from the columns of segment rows when it can.
+struct Keys<'v> {
+    view: &'v crate::index::View,
+    columns_only: bool,
+    batch: Option<((usize, usize), std::sync::Arc<crate::rows::Columns>)>,
+}
+
+impl Keys<'_> {
+    fn event(&self, loc: Loc) -> Result<Event> {
+        event_at(self.view, loc)
+    }
+    /// The group keys of `fields` for the event at `loc`, or `None` if the event must be
+    /// decoded.
+    fn column_keys(&mut self, loc: Loc, fields: &[&str]) -> Result<Option<Vec<Json>>> {
+        let Loc::Segment(s, row) = loc else {
+            return Ok(None);
+        };
+        if !self.columns_only {
+            return Ok(None);
+        }
+        let b = row as usize / crate::rows::BATCH_ROWS;
+        let i = row as usize % crate::rows::BATCH_ROWS;
+        let cols = match &self.batch {
+            Some((at, c)) if *at == (s, b) => c.clone(),
+            _ => {
+                let c = self.view.segments[s].rows.batch(b)?;
+                self.batch = Some(((s, b), c.clone()));
+                c
+            }
+        };
+        let mut out = Vec::with_capacity(fields.len());
+        for f in fields {
+            match cols.dict_value(f, i) {
+                Some(v) => out.push(Json::String(v.to_owned())),
+                // Not a string (or absent): the fields column knows.
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+    fn keys(&mut self, loc: Loc, fields: &[&str]) -> Result<(Vec<Json>, Option<Event>)> {
+        if let Some(k) = self.column_keys(loc, fields)? {
+            return Ok((k, None));
+        }
+        let e = self.event(loc)?;
+        Ok((fields.iter().map(|f| group_key(&e, f)).collect(), Some(e)))
+    }
+}
+
 /// Runs `pipe` over the matches of `req` in `index`.
 pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult> {
     let view = index.view();
@@ -331,7 +411,7 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         deadline: req.deadline,
         ..Budget::default()
     };
-    let mut locs: Vec<Loc> = Vec::new();
+    let mut locs: Vec<(i64, Loc)> = Vec::new();
     scan(
         &view,
         &plan,
@@ -339,22 +419,36 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         (req.time_field, req.from, req.to),
         index.last_seq(),
         &mut budget,
-        |_, _, loc| locs.push(loc),
+        |ts, _, loc| locs.push((ts, loc)),
     )?;
     let matched = locs.len() as u64;
+    let (by, aggs): (Vec<&str>, &[Func]) = match pipe {
+        Pipe::Stats { aggs, by } => (by.iter().map(String::as_str).collect(), aggs),
+        Pipe::Timechart { aggs, by, .. } => (by.iter().map(String::as_str).collect(), aggs),
+        Pipe::Top { field, .. } => (vec![field.as_str()], &[]),
+    };
+    let mut keys = Keys {
+        view: &view,
+        columns_only: aggs.iter().all(|a| *a == Func::Count)
+            && by.iter().all(|f| DICT_FIELDS.contains(f)),
+        batch: None,
+    };
     let (columns, rows) = match pipe {
-        Pipe::Stats { aggs, by } => {
+        Pipe::Stats { aggs, by: names } => {
             let mut groups: BTreeMap<Vec<String>, (Vec<Json>, Acc)> = BTreeMap::new();
-            for loc in &locs {
-                let e = event_at(&view, *loc)?;
-                let key: Vec<Json> = by.iter().map(|f| group_key(&e, f)).collect();
+            for (_, loc) in &locs {
+                let (key, e) = keys.keys(*loc, &by)?;
                 let k: Vec<String> = key.iter().map(Json::to_string).collect();
-                groups.entry(k).or_insert_with(|| (key, Acc::default())).1.add(&e, aggs);
+                let acc = &mut groups.entry(k).or_insert_with(|| (key, Acc::default())).1;
+                match e {
+                    Some(e) => acc.add(&e, aggs),
+                    None => acc.count += 1,
+                }
             }
-            if by.is_empty() && groups.is_empty() {
+            if names.is_empty() && groups.is_empty() {
                 groups.insert(Vec::new(), (Vec::new(), Acc::default()));
             }
-            let mut columns: Vec<String> = by.clone();
+            let mut columns: Vec<String> = names.clone();
             columns.extend(aggs.iter().map(Func::label));
             let mut rows: Vec<Vec<Json>> = groups
                 .into_values()
@@ -365,9 +459,13 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
                 .collect();
             // Biggest groups first when the first aggregation is a count.
             if matches!(aggs.first(), Some(Func::Count)) {
-                let at = by.len();
+                let at = names.len();
                 rows.sort_by(|a, b| {
-                    b[at].as_u64().cmp(&a[at].as_u64()).then_with(|| a.iter().map(Json::to_string).cmp(b.iter().map(Json::to_string)))
+                    b[at].as_u64().cmp(&a[at].as_u64()).then_with(|| {
+                        a.iter()
+                            .map(Json::to_string)
+                            .cmp(b.iter().map(Json::to_string))
+                    })
                 });
             }
             (columns, rows)
@@ -375,27 +473,30 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         Pipe::Timechart {
             interval_ns,
             aggs,
-            by,
+            by: name,
         } => {
             let mut groups: BTreeMap<(i64, String), (Json, Acc)> = BTreeMap::new();
-            for loc in &locs {
-                let e = event_at(&view, *loc)?;
-                let bucket = e.timestamp.div_euclid(*interval_ns) * interval_ns;
-                let key = by.as_ref().map_or(Json::Null, |f| group_key(&e, f));
-                groups
+            for (ts, loc) in &locs {
+                let bucket = ts.div_euclid(*interval_ns) * interval_ns;
+                let (key, e) = keys.keys(*loc, &by)?;
+                let key = key.into_iter().next().unwrap_or(Json::Null);
+                let acc = &mut groups
                     .entry((bucket, key.to_string()))
                     .or_insert_with(|| (key, Acc::default()))
-                    .1
-                    .add(&e, aggs);
+                    .1;
+                match e {
+                    Some(e) => acc.add(&e, aggs),
+                    None => acc.count += 1,
+                }
             }
             let mut columns = vec!["_time".to_owned()];
-            columns.extend(by.iter().cloned());
+            columns.extend(name.iter().cloned());
             columns.extend(aggs.iter().map(Func::label));
             let rows = groups
                 .into_iter()
                 .map(|((bucket, _), (key, mut acc))| {
                     let mut row = vec![Json::String(sluice_event::format_rfc3339(bucket))];
-                    if by.is_some() {
+                    if name.is_some() {
                         row.push(key);
                     }
                     row.extend(acc.finish(aggs));
@@ -406,9 +507,9 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         }
         Pipe::Top { n, field } => {
             let mut counts: BTreeMap<String, (Json, u64)> = BTreeMap::new();
-            for loc in &locs {
-                let e = event_at(&view, *loc)?;
-                let key = group_key(&e, field);
+            for (_, loc) in &locs {
+                let (key, _) = keys.keys(*loc, &by)?;
+                let key = key.into_iter().next().unwrap_or(Json::Null);
                 if key.is_null() {
                     continue;
                 }

@@ -243,7 +243,8 @@ mod tests {
         e.fields.insert("g", -0.5e-300);
         e.fields.insert("big", 1e300);
         e.fields.insert("n", Value::Null);
-        e.fields.insert("t", Value::Timestamp(1_700_000_000_123_456_789));
+        e.fields
+            .insert("t", Value::Timestamp(1_700_000_000_123_456_789));
         e.fields.insert("b", true);
         e.fields.insert("inf", f64::INFINITY);
         e.fields.insert("max", i64::MAX);
@@ -278,7 +279,9 @@ mod tests {
         nan.insert("x", f64::NAN);
         let mut text = String::new();
         fields_to_json(&nan, &mut text);
-        assert!(matches!(fields_from_json(&text).unwrap().get("x"), Some(Value::Float(f)) if f.is_nan()));
+        assert!(
+            matches!(fields_from_json(&text).unwrap().get("x"), Some(Value::Float(f)) if f.is_nan())
+        );
         assert!(fields_from_json("[1]").is_none());
         assert!(fields_from_json("{\"a\":{\"q\":1}}").is_none());
     }

@@ -191,9 +191,9 @@ impl Index {
         let wal_dir = dir.join("wal");
         let (mut writer, _recovery) = sluice_wal::Writer::open(&wal_dir, Self::wal_options(opts))
             .map_err(|source| Error::Wal {
-                index: name.into(),
-                source,
-            })?;
+            index: name.into(),
+            source,
+        })?;
         let wal_err = |source| Error::Wal {
             index: name.into(),
             source,
@@ -208,7 +208,12 @@ impl Index {
         let mut schema_map = catalog.schema.clone();
         let mut mem = Vec::new();
         let mut reader = writer.reader(catalog.wal_position + 1).map_err(wal_err)?;
-        let mut last_seq = catalog.segments.iter().map(|s| s.max_seq).max().unwrap_or(0);
+        let mut last_seq = catalog
+            .segments
+            .iter()
+            .map(|s| s.max_seq)
+            .max()
+            .unwrap_or(0);
         let mut mem_rows = 0u64;
         let mut mem_bytes = 0u64;
         while let Some((id, bytes)) = reader.next_record().map_err(wal_err)? {
@@ -349,10 +354,7 @@ impl Index {
 
     /// Syncs the WAL (for the interval policy, when appends stop).
     pub fn sync_wal(&self) -> Result<()> {
-        lock(&self.wal)
-            .writer
-            .sync()
-            .map_err(|e| self.wal_error(e))
+        lock(&self.wal).writer.sync().map_err(|e| self.wal_error(e))
     }
 
     /// Whether the in-memory segment is due for a flush.
@@ -363,8 +365,7 @@ impl Index {
         }
         rows >= self.opts.flush_rows as u64
             || self.mem_bytes.load(Ordering::SeqCst) >= self.opts.flush_bytes as u64
-            || lock(&self.mem_since)
-                .is_some_and(|t| t.elapsed() >= self.opts.flush_interval)
+            || lock(&self.mem_since).is_some_and(|t| t.elapsed() >= self.opts.flush_interval)
     }
 
     /// Turns everything in memory into one immutable segment, makes it live in the catalog,
@@ -493,7 +494,9 @@ impl Index {
                 .position(|e| ids.contains(&e.id))
                 .unwrap_or(catalog.segments.len());
             catalog.segments.retain(|e| !ids.contains(&e.id));
-            catalog.segments.insert(at.min(catalog.segments.len()), entry(&meta, &name));
+            catalog
+                .segments
+                .insert(at.min(catalog.segments.len()), entry(&meta, &name));
             catalog.next_segment_id = id + 1;
             catalog.store(&self.dir)?;
             {
@@ -523,10 +526,6 @@ impl Index {
 
     pub fn last_seq(&self) -> u64 {
         self.last_seq.load(Ordering::SeqCst)
-    }
-
-    pub fn schema_fields(&self) -> &Schema {
-        &self.schema
     }
 
     pub fn plan(&self, q: &Query) -> Plan {

@@ -274,7 +274,13 @@ impl Store {
 
     /// The `before` events before and `after` events after the hit `hit_id`, from the same
     /// `source` (events without one: the others without one), in (timestamp, seq) order.
-    pub fn context(&self, index: &str, hit_id: &str, before: usize, after: usize) -> Result<Context> {
+    pub fn context(
+        &self,
+        index: &str,
+        hit_id: &str,
+        before: usize,
+        after: usize,
+    ) -> Result<Context> {
         search::context(&*self.index(index)?, hit_id, before, after)
     }
 

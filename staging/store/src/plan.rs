@@ -29,17 +29,6 @@ pub enum Q {
     Some(Box<dyn Query>),
 }
 
-impl Q {
-    /// As one tantivy query.
-    pub fn into_query(self) -> Box<dyn Query> {
-        match self {
-            Q::All => Box::new(AllQuery),
-            Q::None => Box::new(EmptyQuery),
-            Q::Some(q) => q,
-        }
-    }
-}
-
 /// A superset of a node's matches, and whether it is exactly them.
 pub struct Plan {
     pub q: Q,
@@ -80,7 +69,10 @@ pub fn plan(node: &Node, f: &Fields) -> Plan {
         Node::Message(m) => message(m, f),
         Node::Equals(target, lit) => match time_field(target, f) {
             Some(field) => match lit.time {
-                Some(t) => Plan::some(i64_range(field, Bound::Included(t), Bound::Included(t)), true),
+                Some(t) => Plan::some(
+                    i64_range(field, Bound::Included(t), Bound::Included(t)),
+                    true,
+                ),
                 None => Plan::exact(Q::None),
             },
             None => match target {
@@ -113,7 +105,8 @@ pub fn plan(node: &Node, f: &Fields) -> Plan {
             }
         }
         // A wildcard or regex sees the value's text: only "present" can be said by the index.
-        Node::Wildcard(Target::Field { name, .. }, _) | Node::Regex(Target::Field { name, .. }, _) => {
+        Node::Wildcard(Target::Field { name, .. }, _)
+        | Node::Regex(Target::Field { name, .. }, _) => {
             let mut p = exists(f, name);
             p.exact = false;
             p
@@ -136,7 +129,12 @@ fn and(parts: Vec<Plan>) -> Plan {
     match musts.len() {
         0 => Plan { q: Q::All, exact },
         1 => Plan {
-            q: Q::Some(musts.pop().map(|(_, q)| q).unwrap_or_else(|| Box::new(AllQuery))),
+            q: Q::Some(
+                musts
+                    .pop()
+                    .map(|(_, q)| q)
+                    .unwrap_or_else(|| Box::new(AllQuery)),
+            ),
             exact,
         },
         _ => Plan::some(BooleanQuery::new(musts), exact),
@@ -161,7 +159,12 @@ fn or(parts: Vec<Plan>) -> Plan {
     match shoulds.len() {
         0 => Plan::exact(Q::None),
         1 => Plan {
-            q: Q::Some(shoulds.pop().map(|(_, q)| q).unwrap_or_else(|| Box::new(EmptyQuery))),
+            q: Q::Some(
+                shoulds
+                    .pop()
+                    .map(|(_, q)| q)
+                    .unwrap_or_else(|| Box::new(EmptyQuery)),
+            ),
             exact,
         },
         _ => Plan::some(BooleanQuery::new(shoulds), exact),
@@ -274,7 +277,10 @@ fn equals(f: &Fields, name: &str, level: bool, lit: &Literal) -> Plan {
     let mut parts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let (kw, cut) = keyword(&lit.folded);
     exact &= !cut && lit.folded.len() <= MAX_KEYWORD_BYTES;
-    parts.push((Occur::Should, Box::new(view_term(f, name, b's', kw.as_bytes()))));
+    parts.push((
+        Occur::Should,
+        Box::new(view_term(f, name, b's', kw.as_bytes())),
+    ));
     if let Some(n) = lit.number {
         if let Some(k) = f64_key(n.as_f64()) {
             exact &= number_exact(n);
@@ -282,15 +288,24 @@ fn equals(f: &Fields, name: &str, level: bool, lit: &Literal) -> Plan {
         }
     }
     if let Some(t) = lit.time {
-        parts.push((Occur::Should, Box::new(view_term(f, name, b'T', &i64_key(t)))));
+        parts.push((
+            Occur::Should,
+            Box::new(view_term(f, name, b'T', &i64_key(t))),
+        ));
     }
     if level {
         if let Some(l) = lit.level {
-            parts.push((Occur::Should, Box::new(view_term(f, name, b'l', &[l as u8]))));
+            parts.push((
+                Occur::Should,
+                Box::new(view_term(f, name, b'l', &[l as u8])),
+            ));
         }
     }
     if parts.len() == 1 {
-        let q = parts.pop().map(|(_, q)| q).unwrap_or_else(|| Box::new(EmptyQuery));
+        let q = parts
+            .pop()
+            .map(|(_, q)| q)
+            .unwrap_or_else(|| Box::new(EmptyQuery));
         return Plan {
             q: Q::Some(q),
             exact,
@@ -342,7 +357,10 @@ fn compare(target: &Target, op: CmpOp, lit: &Literal, f: &Fields) -> Plan {
         parts.push((Occur::Should, Box::new(view_range(f, name, b'U', op, &k))));
     }
     if let Some(l) = level_bound {
-        parts.push((Occur::Should, Box::new(view_range(f, name, b'l', op, &[l as u8]))));
+        parts.push((
+            Occur::Should,
+            Box::new(view_range(f, name, b'l', op, &[l as u8])),
+        ));
     }
     if exact {
         Plan::some(BooleanQuery::new(parts), true)

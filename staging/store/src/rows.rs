@@ -51,13 +51,18 @@ pub fn schema() -> SchemaRef {
 
 fn level_text(e: &Event) -> Option<String> {
     match e.fields.get(sluice_event::names::LEVEL) {
-        Some(Value::String(s)) => Some(Level::parse(s).map_or_else(|| s.clone(), |l| l.as_str().into())),
+        Some(Value::String(s)) => {
+            Some(Level::parse(s).map_or_else(|| s.clone(), |l| l.as_str().into()))
+        }
         _ => None,
     }
 }
 
 fn string_field(e: &Event, name: &str) -> Option<String> {
-    e.fields.get(name).and_then(Value::as_str).map(str::to_owned)
+    e.fields
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// One dictionary column: the keys of every row and the values, shared by every batch.
@@ -194,15 +199,21 @@ impl Rows {
                 .map_err(|e| Error::arrow(&self.path, e))?;
             match reader.next() {
                 Some(b) => b.map_err(|e| Error::arrow(&self.path, e))?,
-                None => return Err(Error::corrupt(&self.path, format!("no record batch {index}"))),
+                None => {
+                    return Err(Error::corrupt(
+                        &self.path,
+                        format!("no record batch {index}"),
+                    ))
+                }
             }
         };
         let col = |i: usize| batch.column(i).clone();
         let bad = || Error::corrupt(&self.path, "unexpected column type");
-        let down = |a: ArrayRef| -> Option<ArrayRef> { Some(a) };
         let columns = Columns {
-            seq: down(col(0))
-                .and_then(|a| a.as_any().downcast_ref::<UInt64Array>().cloned())
+            seq: col(0)
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .cloned()
                 .ok_or_else(bad)?,
             timestamp: col(1)
                 .as_any()

@@ -34,8 +34,8 @@
 use sluice_event::{Event, Level, Value};
 use sluice_query::text::{fold, parse_rfc3339, Number};
 use tantivy::schema::{
-    BytesOptions, Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing,
-    TextOptions, STRING,
+    BytesOptions, Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
+    STRING,
 };
 use tantivy::TantivyDocument;
 

@@ -149,46 +149,54 @@ fn collect(
     // smallest keys above it.
     let mut top_desc: BinaryHeap<Reverse<(Key, Loc)>> = BinaryHeap::new();
     let mut top_asc: BinaryHeap<(Key, Loc)> = BinaryHeap::new();
-    scan(view, &plan, query, range, snap, &mut budget, |ts, sq, loc| {
-        total += 1;
-        let key = (ts, sq);
-        if desc {
-            if bound.is_some_and(|b| key >= b) {
-                return;
+    scan(
+        view,
+        &plan,
+        query,
+        range,
+        snap,
+        &mut budget,
+        |ts, sq, loc| {
+            total += 1;
+            let key = (ts, sq);
+            if desc {
+                if bound.is_some_and(|b| key >= b) {
+                    return;
+                }
+                beyond += 1;
+                if limit == 0 {
+                    return;
+                }
+                if top_desc.len() < limit {
+                    top_desc.push(Reverse((key, loc)));
+                } else if top_desc.peek().is_some_and(|Reverse((k, _))| key > *k) {
+                    top_desc.pop();
+                    top_desc.push(Reverse((key, loc)));
+                }
+            } else {
+                if bound.is_some_and(|b| key <= b) {
+                    return;
+                }
+                beyond += 1;
+                if limit == 0 {
+                    return;
+                }
+                if top_asc.len() < limit {
+                    top_asc.push((key, loc));
+                } else if top_asc.peek().is_some_and(|(k, _)| key < *k) {
+                    top_asc.pop();
+                    top_asc.push((key, loc));
+                }
             }
-            beyond += 1;
-            if limit == 0 {
-                return;
-            }
-            if top_desc.len() < limit {
-                top_desc.push(Reverse((key, loc)));
-            } else if top_desc.peek().is_some_and(|Reverse((k, _))| key > *k) {
-                top_desc.pop();
-                top_desc.push(Reverse((key, loc)));
-            }
-        } else {
-            if bound.is_some_and(|b| key <= b) {
-                return;
-            }
-            beyond += 1;
-            if limit == 0 {
-                return;
-            }
-            if top_asc.len() < limit {
-                top_asc.push((key, loc));
-            } else if top_asc.peek().is_some_and(|(k, _)| key < *k) {
-                top_asc.pop();
-                top_asc.push((key, loc));
-            }
-        }
-    })?;
+        },
+    )?;
     let kept = if desc {
         let mut v: Vec<_> = top_desc.into_iter().map(|Reverse(x)| x).collect();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v.sort_by_key(|x| Reverse(x.0));
         v
     } else {
         let mut v: Vec<_> = top_asc.into_vec();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.sort_by_key(|x| x.0);
         v
     };
     Ok(Collected {
@@ -227,13 +235,9 @@ pub fn search(index: &Index, req: &SearchRequest) -> Result<SearchResponse> {
         });
     }
     let next_cursor = match c.kept.last() {
-        Some((key, _)) if c.beyond > c.kept.len() as u64 => Some(
-            Cursor {
-                key: *key,
-                snap,
-            }
-            .encode(),
-        ),
+        Some((key, _)) if c.beyond > c.kept.len() as u64 => {
+            Some(Cursor { key: *key, snap }.encode())
+        }
         _ => None,
     };
     Ok(SearchResponse {
@@ -279,7 +283,9 @@ pub fn context(index: &Index, hit: &str, before: usize, after: usize) -> Result<
     let snap = u64::MAX;
     let range = (TimeField::Timestamp, i64::MIN, i64::MAX);
     let same = |e: &Event| match &source {
-        None | Some(Value::Null) => !matches!(e.fields.get(SOURCE_FIELD), Some(v) if *v != Value::Null),
+        None | Some(Value::Null) => {
+            !matches!(e.fields.get(SOURCE_FIELD), Some(v) if *v != Value::Null)
+        }
         Some(v) => e.fields.get(SOURCE_FIELD) == Some(v),
     };
     let unbounded = || Budget {
@@ -288,8 +294,28 @@ pub fn context(index: &Index, hit: &str, before: usize, after: usize) -> Result<
     };
     // Ask for a few extra: the query folds case, the context wants the exact same source.
     let slack = 8;
-    let b = collect(index, &view, &query, range, snap, Some((ts, sq)), true, before + slack, unbounded())?;
-    let a = collect(index, &view, &query, range, snap, Some((ts, sq)), false, after + slack, unbounded())?;
+    let b = collect(
+        index,
+        &view,
+        &query,
+        range,
+        snap,
+        Some((ts, sq)),
+        true,
+        before + slack,
+        unbounded(),
+    )?;
+    let a = collect(
+        index,
+        &view,
+        &query,
+        range,
+        snap,
+        Some((ts, sq)),
+        false,
+        after + slack,
+        unbounded(),
+    )?;
     let mut out_before = Vec::new();
     for (key, loc) in b.kept {
         let e = event_at(&view, loc)?;

@@ -72,14 +72,6 @@ pub fn dir_name(id: u64) -> String {
     format!("seg-{id:016x}")
 }
 
-/// Parses [`dir_name`].
-pub fn parse_dir_name(name: &str) -> Option<u64> {
-    let hex = name.strip_prefix("seg-")?;
-    (hex.len() == 16)
-        .then(|| u64::from_str_radix(hex, 16).ok())
-        .flatten()
-}
-
 pub fn tokenizers() -> TokenizerManager {
     let m = TokenizerManager::default();
     m.register(TOKENIZER, TextAnalyzer::builder(SluiceTokenizer).build());
@@ -97,9 +89,7 @@ fn sync_tree(path: &Path) -> Result<u64> {
     for entry in fs::read_dir(path).map_err(|e| Error::io(path, "list directory", e))? {
         let entry = entry.map_err(|e| Error::io(path, "list directory", e))?;
         let p = entry.path();
-        let ft = entry
-            .file_type()
-            .map_err(|e| Error::io(&p, "stat", e))?;
+        let ft = entry.file_type().map_err(|e| Error::io(&p, "stat", e))?;
         if ft.is_dir() {
             bytes += sync_tree(&p)?;
         } else {
@@ -126,9 +116,8 @@ pub fn build(
     let index_dir = dir.join("index");
     fs::create_dir_all(&index_dir).map_err(|e| Error::io(&index_dir, "create directory", e))?;
     let schema = Schema::new();
-    let mmap = MmapDirectory::open(&index_dir).map_err(|e| {
-        Error::tantivy(&index_dir, tantivy::TantivyError::from(e))
-    })?;
+    let mmap = MmapDirectory::open(&index_dir)
+        .map_err(|e| Error::tantivy(&index_dir, tantivy::TantivyError::from(e)))?;
     let mut writer = IndexBuilder::new()
         .schema(schema.schema.clone())
         .tokenizers(tokenizers())
@@ -237,7 +226,7 @@ impl Budget {
             self.cut = true;
             return false;
         }
-        if self.examined % 256 == 0 {
+        if self.examined.is_multiple_of(256) {
             if let Some(d) = self.deadline {
                 if Instant::now() >= d {
                     self.cut = true;
@@ -265,8 +254,8 @@ impl Segment {
         let meta: SegmentMeta = serde_json::from_slice(&text)
             .map_err(|e| Error::corrupt(&meta_path, format!("meta.json: {e}")))?;
         let index_dir = dir.join("index");
-        let mut index = tantivy::Index::open_in_dir(&index_dir)
-            .map_err(|e| Error::tantivy(&index_dir, e))?;
+        let mut index =
+            tantivy::Index::open_in_dir(&index_dir).map_err(|e| Error::tantivy(&index_dir, e))?;
         index.set_tokenizers(tokenizers());
         let reader = index
             .reader_builder()
@@ -293,9 +282,10 @@ impl Segment {
     pub fn overlaps(&self, field: TimeField, from: i64, to: i64) -> bool {
         let (min, max) = match field {
             TimeField::Timestamp => (self.meta.min_timestamp, self.meta.max_timestamp),
-            TimeField::IngestTimestamp => {
-                (self.meta.min_ingest_timestamp, self.meta.max_ingest_timestamp)
-            }
+            TimeField::IngestTimestamp => (
+                self.meta.min_ingest_timestamp,
+                self.meta.max_ingest_timestamp,
+            ),
         };
         self.meta.rows > 0 && max >= from && min < to
     }
@@ -318,9 +308,10 @@ impl Segment {
         };
         let (min, max) = match field {
             TimeField::Timestamp => (self.meta.min_timestamp, self.meta.max_timestamp),
-            TimeField::IngestTimestamp => {
-                (self.meta.min_ingest_timestamp, self.meta.max_ingest_timestamp)
-            }
+            TimeField::IngestTimestamp => (
+                self.meta.min_ingest_timestamp,
+                self.meta.max_ingest_timestamp,
+            ),
         };
         let inside = min >= from && max < to;
         let base: Box<dyn tantivy::query::Query> = match &plan.q {

@@ -79,7 +79,11 @@ mod tests {
         let mut got = Vec::new();
         while stream.advance() {
             let t = stream.token();
-            got.push((t.text.clone(), t.position, &text[t.offset_from..t.offset_to]));
+            got.push((
+                t.text.clone(),
+                t.position,
+                &text[t.offset_from..t.offset_to],
+            ));
         }
         let want: Vec<_> = Tokens::new(text)
             .enumerate()

@@ -132,7 +132,10 @@ fn kill_9_mid_ingest_keeps_every_acknowledged_event_once() {
         assert!(dups.is_empty(), "round {round}: duplicated events {dups:?}");
         if let Some(last) = acked {
             for p in 0..=last as i64 {
-                assert!(seen.contains_key(&p), "round {round}: acknowledged event {p} lost (last acked {last})");
+                assert!(
+                    seen.contains_key(&p),
+                    "round {round}: acknowledged event {p} lost (last acked {last})"
+                );
             }
         }
         // Unacknowledged events may or may not be there; continue after every id seen.

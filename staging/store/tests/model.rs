@@ -37,15 +37,23 @@ fn model_hits<'a>(model: &'a [Event], q: &Query, range: (TimeField, i64, i64)) -
             t >= from && t < to && q.matches(*e)
         })
         .collect();
-    v.sort_by(|a, b| (b.1.timestamp, b.0).cmp(&(a.1.timestamp, a.0)));
+    v.sort_by_key(|x| std::cmp::Reverse((x.1.timestamp, x.0)));
     v.into_iter().map(|(_, e)| e).collect()
 }
 
 fn check_query(store: &Store, model: &[Event], rng: &mut Rng, text: &str, step: usize) {
     let q = Query::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
     let (field, from, to) = match rng.below(4) {
-        0 => (TimeField::Timestamp, BASE_TS + 10_000_000_000, BASE_TS + 30_000_000_000),
-        1 => (TimeField::IngestTimestamp, BASE_TS, BASE_TS + 20_000_000_000),
+        0 => (
+            TimeField::Timestamp,
+            BASE_TS + 10_000_000_000,
+            BASE_TS + 30_000_000_000,
+        ),
+        1 => (
+            TimeField::IngestTimestamp,
+            BASE_TS,
+            BASE_TS + 20_000_000_000,
+        ),
         _ => (TimeField::Timestamp, i64::MIN, i64::MAX),
     };
     let want = model_hits(model, &q, (field, from, to));
@@ -73,7 +81,11 @@ fn check_query(store: &Store, model: &[Event], rng: &mut Rng, text: &str, step: 
             Some(c) if pages < 4 || rng.chance(50) => req.cursor = Some(c),
             Some(_) => break,
             None => {
-                assert_eq!(got.len(), want.len(), "step {step}: {text:?} paged out early");
+                assert_eq!(
+                    got.len(),
+                    want.len(),
+                    "step {step}: {text:?} paged out early"
+                );
                 break;
             }
         }

@@ -5,9 +5,7 @@ mod common;
 use common::*;
 use sluice_event::{Event, Value};
 use sluice_query::Query;
-use sluice_store::{
-    parse_pipe, Error, SearchRequest, Store, StoreOptions, SyncMode,
-};
+use sluice_store::{parse_pipe, Error, SearchRequest, Store, StoreOptions, SyncMode};
 use std::time::{Duration, Instant};
 
 fn opts() -> StoreOptions {
@@ -58,13 +56,25 @@ type Pred = fn(&str) -> bool;
 
 const CHECK_CASES: &[(&str, &str, Pred)] = &[
     ("Apache", "scoreboard", |l| has(l, "scoreboard")),
-    ("Apache", "\"error state\"", |l| has_phrase(l, "error state")),
-    ("Apache", "child AND NOT scoreboard", |l| has(l, "child") && !has(l, "scoreboard")),
-    ("Apache", "workerenv OR scoreboard", |l| has(l, "workerenv") || has(l, "scoreboard")),
-    ("OpenSSH", "\"failed password\"", |l| has_phrase(l, "failed password")),
-    ("OpenSSH", "\"invalid user\" AND admin", |l| has_phrase(l, "invalid user") && has(l, "admin")),
+    ("Apache", "\"error state\"", |l| {
+        has_phrase(l, "error state")
+    }),
+    ("Apache", "child AND NOT scoreboard", |l| {
+        has(l, "child") && !has(l, "scoreboard")
+    }),
+    ("Apache", "workerenv OR scoreboard", |l| {
+        has(l, "workerenv") || has(l, "scoreboard")
+    }),
+    ("OpenSSH", "\"failed password\"", |l| {
+        has_phrase(l, "failed password")
+    }),
+    ("OpenSSH", "\"invalid user\" AND admin", |l| {
+        has_phrase(l, "invalid user") && has(l, "admin")
+    }),
     ("OpenSSH", "preauth", |l| has(l, "preauth")),
-    ("Linux", "authentication AND failure", |l| has(l, "authentication") && has(l, "failure")),
+    ("Linux", "authentication AND failure", |l| {
+        has(l, "authentication") && has(l, "failure")
+    }),
     ("Linux", "(session OR connection) AND NOT closed", |l| {
         (has(l, "session") || has(l, "connection")) && !has(l, "closed")
     }),
@@ -117,7 +127,11 @@ fn acceptance_queries_are_exact_in_every_state() {
     }
     for (sys, q, pred) in CHECK_CASES {
         let want = 3 * loghub(sys).iter().filter(|l| pred(l)).count() as u64;
-        assert_eq!(total(&store, &sys.to_lowercase(), q), want, "merged: {sys} {q}");
+        assert_eq!(
+            total(&store, &sys.to_lowercase(), q),
+            want,
+            "merged: {sys} {q}"
+        );
     }
 }
 
@@ -131,7 +145,10 @@ fn all_loghub_files_round_trip_and_agree_with_the_evaluator() {
     let mut all = Vec::new();
     for sys in SYSTEMS {
         let lines = loghub(sys);
-        let events: Vec<Event> = lines.iter().map(|_| random_event(&mut rng, &lines)).collect();
+        let events: Vec<Event> = lines
+            .iter()
+            .map(|_| random_event(&mut rng, &lines))
+            .collect();
         store.append("all", &events).unwrap();
         all.extend(events);
     }
@@ -141,7 +158,7 @@ fn all_loghub_files_round_trip_and_agree_with_the_evaluator() {
     let r = store.search("all", &req).unwrap();
     assert_eq!(r.total, all.len() as u64);
     let mut want: Vec<(usize, &Event)> = all.iter().enumerate().collect();
-    want.sort_by(|a, b| (b.1.timestamp, b.0).cmp(&(a.1.timestamp, a.0)));
+    want.sort_by_key(|x| std::cmp::Reverse((x.1.timestamp, x.0)));
     for (h, (_, w)) in r.hits.iter().zip(&want) {
         assert_eq!(&h.event, *w);
     }
@@ -156,7 +173,16 @@ fn all_loghub_files_round_trip_and_agree_with_the_evaluator() {
 fn index_names_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), opts()).unwrap();
-    for bad in ["", "../x", "a/b", "UPPER", ".hidden", "-x", &"x".repeat(65), "sp ace"] {
+    for bad in [
+        "",
+        "../x",
+        "a/b",
+        "UPPER",
+        ".hidden",
+        "-x",
+        &"x".repeat(65),
+        "sp ace",
+    ] {
         match store.append(bad, &[Event::new("x")]) {
             Err(Error::InvalidIndexName { name, .. }) => {
                 assert_eq!(name, bad.chars().take(80).collect::<String>())
@@ -175,7 +201,10 @@ fn index_names_are_validated() {
 fn on_disk_layout_and_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), opts()).unwrap();
-    let events: Vec<Event> = loghub("HDFS").iter().map(|l| Event::new(l.as_str())).collect();
+    let events: Vec<Event> = loghub("HDFS")
+        .iter()
+        .map(|l| Event::new(l.as_str()))
+        .collect();
     store.append("hdfs", &events).unwrap();
     let meta = store.flush("hdfs").unwrap().unwrap();
     assert_eq!(meta.rows, 2000);
@@ -233,7 +262,10 @@ fn type_conflicts_are_kept_as_text_and_counted() {
 fn budget_and_deadline_make_results_partial() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), opts()).unwrap();
-    let events: Vec<Event> = loghub("Spark").iter().map(|l| Event::new(l.as_str())).collect();
+    let events: Vec<Event> = loghub("Spark")
+        .iter()
+        .map(|l| Event::new(l.as_str()))
+        .collect();
     store.append("s", &events).unwrap();
     store.flush("s").unwrap();
     store.append("s", &events).unwrap();
@@ -283,14 +315,20 @@ fn cursors_are_stable_while_events_arrive() {
     }
     assert_eq!(got.len(), 1500);
     let mut want: Vec<(usize, &Event)> = first.iter().enumerate().collect();
-    want.sort_by(|a, b| (b.1.timestamp, b.0).cmp(&(a.1.timestamp, a.0)));
+    want.sort_by_key(|x| std::cmp::Reverse((x.1.timestamp, x.0)));
     for (g, (_, w)) in got.iter().zip(want) {
         assert_eq!(&g.event, w);
     }
     let ids: std::collections::HashSet<_> = got.iter().map(|h| h.id.clone()).collect();
     assert_eq!(ids.len(), 1500);
     assert!(matches!(
-        store.search("z", &SearchRequest { cursor: Some("bogus".into()), ..req.clone() }),
+        store.search(
+            "z",
+            &SearchRequest {
+                cursor: Some("bogus".into()),
+                ..req.clone()
+            }
+        ),
         Err(Error::InvalidCursor(_))
     ));
 }
@@ -301,9 +339,13 @@ fn context_gives_neighbours_from_the_same_source() {
     let store = Store::open(dir.path(), opts()).unwrap();
     let mut events = Vec::new();
     for i in 0..40 {
-        let mut e = Event::new(format!("line {i} from {}", if i % 2 == 0 { "even" } else { "odd" }));
+        let mut e = Event::new(format!(
+            "line {i} from {}",
+            if i % 2 == 0 { "even" } else { "odd" }
+        ));
         e.timestamp = BASE_TS + i as i64;
-        e.fields.insert("source", if i % 2 == 0 { "/a.log" } else { "/b.log" });
+        e.fields
+            .insert("source", if i % 2 == 0 { "/a.log" } else { "/b.log" });
         events.push(e);
     }
     store.append("c", &events[..20]).unwrap();
@@ -313,12 +355,29 @@ fn context_gives_neighbours_from_the_same_source() {
     req.limit = 1;
     let hit = store.search("c", &req).unwrap().hits.remove(0);
     let ctx = store.context("c", &hit.id, 3, 2).unwrap();
-    let msgs = |v: &[sluice_store::Hit]| v.iter().map(|h| h.event.message.clone()).collect::<Vec<_>>();
+    let msgs = |v: &[sluice_store::Hit]| {
+        v.iter()
+            .map(|h| h.event.message.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ctx.hit.event, events[20]);
-    assert_eq!(msgs(&ctx.before), ["line 14 from even", "line 16 from even", "line 18 from even"]);
+    assert_eq!(
+        msgs(&ctx.before),
+        [
+            "line 14 from even",
+            "line 16 from even",
+            "line 18 from even"
+        ]
+    );
     assert_eq!(msgs(&ctx.after), ["line 22 from even", "line 24 from even"]);
-    assert!(matches!(store.context("c", "12345678", 1, 1), Err(Error::NoSuchEvent(_))));
-    assert!(matches!(store.context("c", "x", 1, 1), Err(Error::NoSuchEvent(_))));
+    assert!(matches!(
+        store.context("c", "12345678", 1, 1),
+        Err(Error::NoSuchEvent(_))
+    ));
+    assert!(matches!(
+        store.context("c", "x", 1, 1),
+        Err(Error::NoSuchEvent(_))
+    ));
 }
 
 #[test]
@@ -329,8 +388,10 @@ fn aggregations_run_on_matches() {
     for i in 0..100i64 {
         let mut e = Event::new(format!("req {i}"));
         e.timestamp = BASE_TS + i * 10_000_000_000; // every 10 s
-        e.fields.insert("level", if i % 4 == 0 { "ERROR" } else { "INFO" });
-        e.fields.insert("service", if i % 2 == 0 { "api" } else { "web" });
+        e.fields
+            .insert("level", if i % 4 == 0 { "ERROR" } else { "INFO" });
+        e.fields
+            .insert("service", if i % 2 == 0 { "api" } else { "web" });
         e.fields.insert("latency", i as f64);
         events.push(e);
     }
@@ -350,13 +411,19 @@ fn aggregations_run_on_matches() {
     assert_eq!(r.rows[1][3], 0.0);
     assert_eq!(r.rows[1][4], 96.0);
     let r = run("level:ERROR | stats count() by service");
-    assert_eq!(r.rows, vec![vec![serde_json::json!("api"), serde_json::json!(25)]]);
+    assert_eq!(
+        r.rows,
+        vec![vec![serde_json::json!("api"), serde_json::json!(25)]]
+    );
     let r = run("* | timechart 1m count() by service");
     assert_eq!(r.columns, ["_time", "service", "count()"]);
     let sum: u64 = r.rows.iter().map(|row| row[2].as_u64().unwrap()).sum();
     assert_eq!(sum, 100);
     let r = run("* | top 1 service");
-    assert_eq!(r.rows, vec![vec![serde_json::json!("api"), serde_json::json!(50)]]);
+    assert_eq!(
+        r.rows,
+        vec![vec![serde_json::json!("api"), serde_json::json!(50)]]
+    );
 }
 
 #[test]
@@ -371,11 +438,16 @@ fn searchable_immediately_and_flushed_by_the_background_thread() {
         },
     )
     .unwrap();
-    store.append("bg", &[Event::new("latency probe zq123")]).unwrap();
+    store
+        .append("bg", &[Event::new("latency probe zq123")])
+        .unwrap();
     assert_eq!(total(&store, "bg", "zq123"), 1);
     let t0 = Instant::now();
     while store.stats("bg").unwrap().segments == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(10), "no background flush");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no background flush"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(total(&store, "bg", "zq123"), 1);

@@ -41,7 +41,7 @@ pub const SYSTEMS: [&str; 16] = [
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -50,10 +50,10 @@ impl Rng {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
     pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+        self.next_u64() % 100 < percent
     }
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
@@ -80,14 +80,20 @@ pub fn random_event(rng: &mut Rng, lines: &[String]) -> Event {
     let mut e = line_event(&line, ts);
     e.ingest_timestamp = ts + rng.below(1000) as i64;
     if rng.chance(80) {
-        let level = *rng.pick(&["INFO", "info", "WARN", "warning", "ERROR", "E", "debug", "FATAL", "bogus"]);
+        let level = *rng.pick(&[
+            "INFO", "info", "WARN", "warning", "ERROR", "E", "debug", "FATAL", "bogus",
+        ]);
         e.fields.insert("level", level);
     }
     if rng.chance(70) {
-        e.fields.insert("service", *rng.pick(&["api", "web-1", "web-2", "Payments", "db"]));
+        e.fields.insert(
+            "service",
+            *rng.pick(&["api", "web-1", "web-2", "Payments", "db"]),
+        );
     }
     if rng.chance(50) {
-        e.fields.insert("host", *rng.pick(&["h1", "h2", "H3.example.com"]));
+        e.fields
+            .insert("host", *rng.pick(&["h1", "h2", "H3.example.com"]));
     }
     if rng.chance(40) {
         let status: Value = match rng.below(10) {
@@ -103,7 +109,10 @@ pub fn random_event(rng: &mut Rng, lines: &[String]) -> Event {
         e.fields.insert("latency", (rng.below(10_000) as f64) / 7.0);
     }
     if rng.chance(10) {
-        e.fields.insert("when", Value::Timestamp(BASE_TS + rng.below(100) as i64 * 1_000_000_000));
+        e.fields.insert(
+            "when",
+            Value::Timestamp(BASE_TS + rng.below(100) as i64 * 1_000_000_000),
+        );
     }
     if rng.chance(10) {
         e.fields.insert("when", "2023-11-14T22:13:40Z");
@@ -112,10 +121,12 @@ pub fn random_event(rng: &mut Rng, lines: &[String]) -> Event {
         e.fields.insert("ok", rng.chance(50));
     }
     if rng.chance(20) {
-        e.fields.insert("source", *rng.pick(&["/var/log/a.log", "/var/log/b.log"]));
+        e.fields
+            .insert("source", *rng.pick(&["/var/log/a.log", "/var/log/b.log"]));
     }
     if rng.chance(5) {
-        e.fields.insert("http.request.method", *rng.pick(&["GET", "POST"]));
+        e.fields
+            .insert("http.request.method", *rng.pick(&["GET", "POST"]));
     }
     e
 }
