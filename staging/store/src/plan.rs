@@ -450,3 +450,47 @@ fn regex_escape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(q: &str) -> bool {
+        plan(sluice_query::parse(q).unwrap().root(), Fields::shared()).exact
+    }
+
+    #[test]
+    fn what_the_index_answers_alone() {
+        for q in [
+            "error",
+            "\"connection refused\"",
+            "a AND NOT b",
+            "(a OR b) AND -c",
+            "level:ERROR",
+            "level:>=WARN",
+            "service:api",
+            "status:>=500",
+            "status:[200 TO 299]",
+            "latency:>1.5",
+            "_exists_:trace_id",
+            "NOT _exists_:trace_id",
+            "timestamp:>=2024-01-01",
+            "when:>=2024-01-01T00:00:00Z",
+            "ok:true",
+            "*",
+        ] {
+            assert!(exact(q), "{q} should be exact");
+        }
+        for q in [
+            "conn*",
+            "/re.*/",
+            "service:web-*",
+            "host:>m",
+            "\"->\"",
+            "NOT conn*",
+            "status:9007199254740993",
+        ] {
+            assert!(!exact(q), "{q} should be verified");
+        }
+    }
+}

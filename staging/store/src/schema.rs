@@ -86,6 +86,12 @@ impl Fields {
         }
     }
 
+    /// The one instance (field ids are the same in every segment).
+    pub fn shared() -> &'static Fields {
+        static FIELDS: std::sync::OnceLock<Fields> = std::sync::OnceLock::new();
+        FIELDS.get_or_init(Fields::new)
+    }
+
     /// The document of one event.
     pub fn document(&self, e: &Event, seq: u64, buf: &mut Vec<u8>) -> TantivyDocument {
         let mut doc = TantivyDocument::new();

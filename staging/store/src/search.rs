@@ -209,8 +209,9 @@ fn collect(
 
 pub fn search(index: &Index, req: &SearchRequest) -> Result<SearchResponse> {
     let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;
-    let view = index.view();
+    // The snapshot first: the view taken after it holds every event at or below it.
     let snap = cursor.map_or_else(|| index.last_seq(), |c| c.snap);
+    let view = index.view();
     let budget = Budget {
         max: req.scan_budget,
         deadline: req.deadline,

@@ -112,10 +112,14 @@ pub fn build(
     wal_last: u64,
 ) -> Result<SegmentMeta> {
     debug_assert_eq!(events.len(), seqs.len());
+    // Left by an earlier attempt that failed (not in the catalog, so nobody reads it).
+    if dir.exists() {
+        fs::remove_dir_all(dir).map_err(|e| Error::io(dir, "remove stale segment", e))?;
+    }
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create segment directory", e))?;
     let index_dir = dir.join("index");
     fs::create_dir_all(&index_dir).map_err(|e| Error::io(&index_dir, "create directory", e))?;
-    let schema = Schema::new();
+    let schema = Schema::shared();
     let mmap = MmapDirectory::open(&index_dir)
         .map_err(|e| Error::tantivy(&index_dir, tantivy::TantivyError::from(e)))?;
     let mut writer = IndexBuilder::new()
@@ -301,7 +305,7 @@ impl Segment {
         budget: &mut Budget,
         mut f: impl FnMut(u32, i64, u64),
     ) -> Result<()> {
-        let schema = Schema::new();
+        let schema = Schema::shared();
         let tfield = match field {
             TimeField::Timestamp => schema.timestamp,
             TimeField::IngestTimestamp => schema.ingest_timestamp,
