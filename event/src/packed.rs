@@ -388,7 +388,86 @@ impl PackedBatch {
     pub fn decode(&self) -> Result<Vec<Event>, PackedError> {
         Ok(self.check()?.to_events())
     }
+    /// Appends the batch's columns to `out` in a flat binary form (for disk
+    /// buffers): a version byte, then each column as its length (u32 LE)
+    /// and its elements (little-endian). [`PackedBatch::from_bytes`] reads
+    /// it back.
+    pub fn to_bytes(&self, out: &mut Vec<u8>) {
+        out.push(BYTES_VERSION);
+        let mut column = |len: usize, bytes: &mut dyn Iterator<Item = u8>| {
+            out.extend_from_slice(&(len as u32).to_le_bytes());
+            out.extend(bytes);
+        };
+        column(self.arena.len(), &mut self.arena.iter().copied());
+        for c in [&self.timestamps, &self.ingest_timestamps, &self.field_numbers] {
+            column(c.len(), &mut c.iter().flat_map(|v| v.to_le_bytes()));
+        }
+        for c in [
+            &self.message_offsets,
+            &self.message_lens,
+            &self.field_counts,
+            &self.field_name_offsets,
+            &self.field_name_lens,
+            &self.field_text_offsets,
+            &self.field_text_lens,
+        ] {
+            column(c.len(), &mut c.iter().flat_map(|v| v.to_le_bytes()));
+        }
+        column(self.field_kinds.len(), &mut self.field_kinds.iter().copied());
+    }
+
+    /// Reads what [`PackedBatch::to_bytes`] wrote. The columns' contents
+    /// are not checked here: call [`PackedBatch::check`] before trusting
+    /// them.
+    pub fn from_bytes(bytes: &[u8]) -> Result<PackedBatch, PackedError> {
+        let bad = |what: &str| PackedError::Malformed(format!("serialized batch: {what}"));
+        let (&version, mut rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
+        if version != BYTES_VERSION {
+            return Err(bad(&format!("unknown version {version}")));
+        }
+        let mut column = |width: usize| -> Result<&[u8], PackedError> {
+            let (len, tail) = rest.split_at_checked(4).ok_or_else(|| bad("truncated"))?;
+            let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+            let (data, tail) = len
+                .checked_mul(width)
+                .and_then(|n| tail.split_at_checked(n))
+                .ok_or_else(|| bad("truncated"))?;
+            rest = tail;
+            Ok(data)
+        };
+        fn ints<const N: usize, T>(data: &[u8], from: fn([u8; N]) -> T) -> Vec<T> {
+            data.chunks_exact(N)
+                .map(|c| from(c.try_into().expect("N bytes")))
+                .collect()
+        }
+        let arena = column(1)?.to_vec();
+        let timestamps = ints(column(8)?, i64::from_le_bytes);
+        let ingest_timestamps = ints(column(8)?, i64::from_le_bytes);
+        let field_numbers = ints(column(8)?, i64::from_le_bytes);
+        let mut u32s = || column(4).map(|d| ints(d, u32::from_le_bytes));
+        let batch = PackedBatch {
+            arena,
+            timestamps,
+            ingest_timestamps,
+            field_numbers,
+            message_offsets: u32s()?,
+            message_lens: u32s()?,
+            field_counts: u32s()?,
+            field_name_offsets: u32s()?,
+            field_name_lens: u32s()?,
+            field_text_offsets: u32s()?,
+            field_text_lens: u32s()?,
+            field_kinds: column(1)?.to_vec(),
+        };
+        if !rest.is_empty() {
+            return Err(bad("trailing bytes"));
+        }
+        Ok(batch)
+    }
 }
+
+/// The version byte of [`PackedBatch::to_bytes`].
+const BYTES_VERSION: u8 = 1;
 
 /// Defines `batch_to_wit` and `batch_from_wit` between [`PackedBatch`] and a
 /// bindings crate's generated `batch` record (`$wit`), which has the same
@@ -465,6 +544,23 @@ mod tests {
             copy.push_row(&row).unwrap();
         }
         assert_eq!(copy.decode().unwrap(), events);
+    }
+
+    #[test]
+    fn bytes_round_trip_and_damaged_bytes_are_errors() {
+        let packed = PackedBatch::from_events(&sample()).unwrap();
+        let mut bytes = Vec::new();
+        packed.to_bytes(&mut bytes);
+        assert_eq!(PackedBatch::from_bytes(&bytes).unwrap(), packed);
+        for cut in 0..bytes.len() {
+            assert!(PackedBatch::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(PackedBatch::from_bytes(&longer).is_err());
+        let mut other_version = bytes;
+        other_version[0] = 9;
+        assert!(PackedBatch::from_bytes(&other_version).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! `sluice` runtime wires these together.
 
 pub mod ack;
+pub mod buffer;
 pub mod sinks;
 pub mod sources;
 
@@ -71,8 +72,11 @@ pub struct StageCounters {
     pub events_out: AtomicU64,
     /// Events that failed in the stage (they still leave it, through `errors`).
     pub errors: AtomicU64,
-    /// Events the stage could not deliver anywhere.
+    /// Events the stage could not deliver anywhere, or dropped by policy
+    /// (a full buffer's `when_full`).
     pub dropped: AtomicU64,
+    /// Bytes held in the stage's disk buffer.
+    pub buffer_bytes: AtomicU64,
 }
 
 impl StageCounters {

@@ -59,8 +59,6 @@ pub struct StageMetrics {
     failures: [AtomicU64; FAILURE_KINDS.len()],
     /// 0 closed, 1 open, 2 half-open.
     circuit: AtomicU8,
-    /// Bytes held in the stage's disk buffer (none yet: always 0).
-    pub buffer_bytes: AtomicU64,
     /// Counters and gauges the plugin reports through the host interface.
     pub plugin: Option<Arc<PluginMetrics>>,
 }
@@ -105,7 +103,6 @@ impl Registry {
             batch_latency: Histogram::default(),
             failures: Default::default(),
             circuit: AtomicU8::new(0),
-            buffer_bytes: AtomicU64::new(0),
             plugin,
         });
         self.stages
@@ -170,7 +167,7 @@ impl Registry {
                 out,
                 "sluice_buffer_bytes{{{}}} {}",
                 labels(s),
-                s.buffer_bytes.load(Ordering::Relaxed)
+                s.counters.buffer_bytes.load(Ordering::Relaxed)
             );
         }
 

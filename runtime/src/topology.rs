@@ -17,6 +17,7 @@ use crate::plugin::{PluginEngine, PluginRef};
 use sluice_event::names;
 use sluice_event::packed::error_fields;
 use sluice_event::packed::PackedBatch;
+use sluice_io::buffer;
 use sluice_io::sinks::{self, SinkContext};
 use sluice_io::sources::{self, SourceContext};
 use sluice_io::{Acks, Batch, StageCounters};
@@ -209,6 +210,8 @@ pub enum RunError {
     Source(#[from] sources::SourceError),
     #[error(transparent)]
     Sink(#[from] sinks::SinkError),
+    #[error(transparent)]
+    Buffer(#[from] buffer::BufferError),
     #[error("stage {stage} panicked: {message}")]
     Panic { stage: String, message: String },
 }
@@ -397,13 +400,31 @@ impl BuiltPipeline {
             .map_or_else(|| "pipeline".into(), |s| s.to_string_lossy().into_owned());
         let mut tasks: JoinSet<(String, Result<(), RunError>)> = JoinSet::new();
         for sink in &pipeline.sinks {
+            let counters = registry
+                .stage(&pipeline_name, &sink.name, "sink", None)
+                .counters
+                .clone();
+            let mut input = receivers.remove(&sink.name).expect("inbox");
+            if let Some(config) = &sink.buffer {
+                let dir = buffer_dir(&pipeline.data_dir, &sink.name);
+                let started = buffer::start(&sink.name, config, dir, input, counters.clone())?;
+                input = started.output;
+                let (name, task) = (format!("{}-buffer", sink.name), started.task);
+                tasks.spawn(async move {
+                    let result = match task.await {
+                        Ok(result) => result.map_err(RunError::from),
+                        Err(e) => Err(RunError::Panic {
+                            stage: name.clone(),
+                            message: e.to_string(),
+                        }),
+                    };
+                    (name, result)
+                });
+            }
             let ctx = SinkContext {
                 name: sink.name.clone(),
-                input: receivers.remove(&sink.name).expect("inbox"),
-                counters: registry
-                    .stage(&pipeline_name, &sink.name, "sink", None)
-                    .counters
-                    .clone(),
+                input,
+                counters,
                 shutdown: shutdown.clone(),
             };
             let name = sink.name.clone();
@@ -634,6 +655,11 @@ impl StageLoop {
             }
         }
     }
+}
+
+/// Where sink `name`'s disk buffer lives.
+pub fn buffer_dir(data_dir: &Path, sink: &str) -> std::path::PathBuf {
+    data_dir.join("buffers").join(sink)
 }
 
 /// The `Capture` sink: keeps every event it receives.

@@ -182,6 +182,8 @@ pub struct SinkStage {
     pub name: String,
     pub inputs: Vec<Input>,
     pub kind: SinkKind,
+    /// A disk buffer in front of the sink (`buffer.type = "disk"`).
+    pub buffer: Option<sluice_io::buffer::BufferConfig>,
 }
 
 /// A validated pipeline file.

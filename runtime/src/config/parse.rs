@@ -14,6 +14,7 @@ use super::{
 use crate::plugin::transform::{Grants, Preopen, TransformLimits};
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::Deserialize;
+use sluice_io::buffer::{BufferConfig, BufferKind, WhenFull};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -311,6 +312,15 @@ impl<'a> Cx<'a> {
 
     fn sink(&self, name: String, mut stage: StageTable<'_>) -> Result<SinkStage, ConfigError> {
         let inputs = self.inputs(&mut stage)?;
+        let buffer = match self.take::<BufferConfig>(&mut stage, "buffer")? {
+            Some((_, b)) if b.kind == BufferKind::Disk => Some(b),
+            Some((span, b)) if b.when_full != WhenFull::Block => return Err(self.error_at(
+                span,
+                Some(format!("sinks.{name}.buffer.when_full")),
+                "a memory buffer always blocks when full; use `type = \"disk\"` for drop policies",
+            )),
+            _ => None,
+        };
         let (span, kind): (_, String) =
             self.require(&mut stage, "type", "one of console, file, blackhole")?;
         let kind = match kind.as_str() {
@@ -327,7 +337,12 @@ impl<'a> Cx<'a> {
                 ))
             }
         };
-        Ok(SinkStage { name, inputs, kind })
+        Ok(SinkStage {
+            name,
+            inputs,
+            kind,
+            buffer,
+        })
     }
 
     fn transform(
@@ -630,6 +645,41 @@ mod tests {
         let text = e.to_string();
         assert!(text.starts_with("p.toml:6:"), "{text}");
         assert!(text.contains("encodng"), "{text}");
+    }
+
+    #[test]
+    fn sink_buffers_are_checked_and_placed() {
+        let sink = |buffer: &str| {
+            format!("[sources.in]\ntype = \"stdin\"\n[sinks.out]\ninputs = [\"in\"]\ntype = \"console\"\n{buffer}\n")
+        };
+        let e = err(&sink(
+            "buffer = { type = \"disk\", when_full = \"drop_oldest\" }",
+        ));
+        assert_eq!(e.location.as_ref().unwrap().line, 6, "{e}");
+        assert!(e.to_string().contains("drop_oldest"), "{e}");
+        let e = err(&sink(
+            "buffer.type = \"disk\"\nbuffer.max_size = \"12 parsecs\"",
+        ));
+        assert!(e.to_string().contains("invalid size \"12 parsecs\""), "{e}");
+        let e = err(&sink("buffer.type = \"disk\"\nbuffer.max_size = 4096"));
+        assert!(e.to_string().contains("below the minimum"), "{e}");
+        let e = err(&sink(
+            "buffer = { type = \"memory\", when_full = \"drop_newest\" }",
+        ));
+        assert!(e.to_string().contains("use `type = \"disk\"`"), "{e}");
+        let p = parse(
+            Path::new("p.toml"),
+            &sink(
+                "buffer = { type = \"disk\", max_size = \"2GiB\", when_full = \"drop_by_level\" }",
+            ),
+            None,
+        )
+        .unwrap();
+        let buffer = p.sinks[0].buffer.as_ref().unwrap();
+        assert_eq!(
+            (buffer.max_size, buffer.when_full),
+            (2 << 30, WhenFull::DropByLevel)
+        );
     }
 
     #[test]

@@ -148,3 +148,89 @@ fn kill_9_again_and_again_loses_no_line() {
         100.0 * duplicates as f64 / total as f64
     );
 }
+
+#[test]
+fn a_disk_buffer_holds_events_while_the_sink_is_down_and_across_a_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("input")).unwrap();
+    let out = d.join("out.ndjson");
+    // A directory where the sink's file goes: every write fails until it is removed.
+    std::fs::create_dir(&out).unwrap();
+    let mut text = String::new();
+    for n in 0..5000 {
+        text.push_str(&format!("{{\"file\":\"a\",\"n\":{n}}}\n"));
+    }
+    std::fs::write(d.join("input/a.log"), text).unwrap();
+    let pipeline = d.join("buffered.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"
+data_dir = "{d}/data"
+[sources.in]
+type = "file"
+include = ["{d}/input/*.log"]
+[transforms.parse]
+inputs = ["in"]
+plugin = "builtin:json"
+[sinks.out]
+inputs = ["parse"]
+type = "file"
+path = "{out}"
+buffer = {{ type = "disk", max_size = "64MiB" }}
+"#,
+            d = d.display(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let log = d.join("sluice.log");
+    let checkpoint = d.join("data/checkpoints/in.json");
+    let mut child = start(&pipeline, &log);
+    // The source's checkpoint moves although the sink writes nothing: the
+    // buffer holds the events durably.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let end = format!(
+        "\"offset\": {}",
+        std::fs::metadata(d.join("input/a.log")).unwrap().len()
+    );
+    while !std::fs::read_to_string(&checkpoint).is_ok_and(|c| c.contains(&end)) {
+        assert!(
+            Instant::now() < deadline,
+            "checkpoint never reached the end; log:\n{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir(&out).unwrap();
+
+    let mut child = start(&pipeline, &log);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while delivered(&out).len() < 5000 {
+        assert!(
+            Instant::now() < deadline,
+            "log:\n{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let order: Vec<u64> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["fields"]["n"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        order,
+        (0..5000).collect::<Vec<_>>(),
+        "each line once, in order"
+    );
+}
