@@ -115,6 +115,35 @@ pub fn plan(node: &Node, f: &Fields) -> Plan {
     }
 }
 
+/// Field names every match must have (present, not null): a segment whose stats lack one of
+/// them holds no match.
+pub fn required_fields(node: &Node) -> Vec<String> {
+    match node {
+        Node::And(items) => {
+            let mut v: Vec<String> = items.iter().flat_map(required_fields).collect();
+            v.sort();
+            v.dedup();
+            v
+        }
+        Node::Or(items) => {
+            let mut sets = items.iter().map(required_fields);
+            let Some(first) = sets.next() else {
+                return Vec::new();
+            };
+            sets.fold(first, |acc, s| {
+                acc.into_iter().filter(|f| s.contains(f)).collect()
+            })
+        }
+        Node::Exists(Target::Field { name, .. })
+        | Node::Equals(Target::Field { name, .. }, _)
+        | Node::Wildcard(Target::Field { name, .. }, _)
+        | Node::Regex(Target::Field { name, .. }, _)
+        | Node::Compare(Target::Field { name, .. }, _, _)
+        | Node::Range(Target::Field { name, .. }, _, _) => vec![name.clone()],
+        _ => Vec::new(),
+    }
+}
+
 fn and(parts: Vec<Plan>) -> Plan {
     let mut exact = true;
     let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -492,5 +521,23 @@ mod tests {
         ] {
             assert!(!exact(q), "{q} should be verified");
         }
+    }
+}
+
+#[cfg(test)]
+mod required_tests {
+    use super::required_fields;
+
+    fn req(q: &str) -> Vec<String> {
+        required_fields(sluice_query::parse(q).unwrap().root())
+    }
+
+    #[test]
+    fn required_fields_follow_and_or_not() {
+        assert_eq!(req("a:1 AND b:>2 AND error"), ["a", "b"]);
+        assert_eq!(req("(a:1 AND b:2) OR (a:3 AND c:4)"), ["a"]);
+        assert!(req("NOT a:1").is_empty());
+        assert!(req("a:1 OR error").is_empty());
+        assert_eq!(req("_exists_:x"), ["x"]);
     }
 }
