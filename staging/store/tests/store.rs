@@ -562,3 +562,87 @@ fn edge_cases_agree_with_the_evaluator() {
     let r = store.search("e", &req).unwrap();
     assert_eq!(r.hits.len(), events.len());
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else if e.file_name() != "LOCK" {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A crash between the catalog swap and the WAL ack: the WAL still holds records the
+/// segments have. Recovery replays only what follows the catalog's position.
+#[test]
+fn crash_between_catalog_and_wal_ack_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    let events: Vec<Event> = loghub("Mac")
+        .iter()
+        .map(|l| Event::new(l.as_str()))
+        .collect();
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        store.append("m", &events[..1000]).unwrap();
+        store.append("m", &events[1000..1500]).unwrap();
+        // The WAL as it was before the flush acknowledged it.
+        copy_dir(&dir.path().join("m/wal"), saved.path());
+        store.flush("m").unwrap();
+        store.append("m", &events[1500..]).unwrap();
+        copy_dir(&dir.path().join("m/wal"), saved.path());
+    }
+    // Put back the unacknowledged WAL (ack file from before the flush, all records).
+    std::fs::remove_dir_all(dir.path().join("m/wal")).unwrap();
+    copy_dir(saved.path(), &dir.path().join("m/wal"));
+    std::fs::write(dir.path().join("m/wal/ack"), [0u8; 12]).unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert_eq!(total(&store, "m", "*"), 2000);
+    let s = store.stats("m").unwrap();
+    assert_eq!((s.segment_rows, s.mem_rows), (1500, 500));
+}
+
+/// A crash after a merge swapped the catalog but before the old segments were deleted.
+#[test]
+fn crash_after_merge_before_delete_leaves_no_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    let events: Vec<Event> = loghub("Proxifier")
+        .iter()
+        .map(|l| Event::new(l.as_str()))
+        .collect();
+    let o = StoreOptions {
+        merge_min_segments: 2,
+        ..opts()
+    };
+    {
+        let store = Store::open(dir.path(), o.clone()).unwrap();
+        for chunk in events.chunks(500) {
+            store.append("p", chunk).unwrap();
+            store.flush("p").unwrap();
+        }
+        copy_dir(&dir.path().join("p/segments"), saved.path());
+        // Runs of two small segments merge until one is left: 500+500, 1000+500, 1500+500.
+        assert_eq!(store.merge("p").unwrap(), 3);
+        assert_eq!(store.stats("p").unwrap().segments, 1);
+    }
+    // The old segment directories come back, as if never deleted.
+    copy_dir(saved.path(), &dir.path().join("p/segments"));
+    let store = Store::open(dir.path(), o).unwrap();
+    assert_eq!(store.stats("p").unwrap().orphans_deleted, 4);
+    assert_eq!(total(&store, "p", "*"), 2000);
+    let mut req = SearchRequest::new(Query::parse("*").unwrap());
+    req.limit = 5000;
+    let r = store.search("p", &req).unwrap();
+    let mut want: Vec<(usize, &Event)> = events.iter().enumerate().collect();
+    want.sort_by_key(|x| std::cmp::Reverse((x.1.timestamp, x.0)));
+    assert!(r
+        .hits
+        .iter()
+        .map(|h| &h.event)
+        .eq(want.into_iter().map(|x| x.1)));
+}
