@@ -646,3 +646,70 @@ fn crash_after_merge_before_delete_leaves_no_duplicates() {
         .map(|h| &h.event)
         .eq(want.into_iter().map(|x| x.1)));
 }
+
+/// Appends from two threads while a third searches, with background flushes and merges:
+/// totals never go down, and in the end every event is there once.
+#[test]
+fn concurrent_appends_searches_flushes_and_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        Store::open(
+            dir.path(),
+            StoreOptions {
+                flush_rows: 800,
+                flush_interval: Duration::from_millis(50),
+                merge_min_segments: 3,
+                merge_target_rows: 6_000,
+                sync: SyncMode::Interval(Duration::from_millis(20)),
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let lines = loghub("BGL");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let store = store.clone();
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for chunk in lines.chunks(97) {
+                    let events: Vec<Event> = chunk
+                        .iter()
+                        .map(|l| Event::new(format!("w{w} {l}")))
+                        .collect();
+                    store.append("bgl", &events).unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let store = store.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut last = 0;
+            let mut rounds = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(r) = store.search(
+                    "bgl",
+                    &SearchRequest::new(Query::parse("w0 OR w1").unwrap()),
+                ) {
+                    assert!(r.total >= last, "total went from {last} to {}", r.total);
+                    last = r.total;
+                    rounds += 1;
+                }
+            }
+            rounds
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(reader.join().unwrap() > 0);
+    assert_eq!(total(&store, "bgl", "w0"), 2000);
+    assert_eq!(total(&store, "bgl", "w1"), 2000);
+    store.flush("bgl").unwrap();
+    store.maintain().unwrap();
+    assert_eq!(total(&store, "bgl", "w0 OR w1"), 4000);
+}
