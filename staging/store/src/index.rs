@@ -293,10 +293,7 @@ impl Index {
                 });
             }
             let n = i - start;
-            if n > 0
-                && (rec.len() + one.len() > RECORD_BYTES.max(one.len() + 5)
-                    || n >= MAX_EVENTS_PER_RECORD)
-            {
+            if n > 0 && (rec.len() + one.len() > RECORD_BYTES || n >= MAX_EVENTS_PER_RECORD) {
                 codec::set_record_count(&mut rec, n as u32);
                 records.push(std::mem::take(&mut rec));
                 chunks.push((start, i));

@@ -713,3 +713,27 @@ fn concurrent_appends_searches_flushes_and_merges() {
     store.maintain().unwrap();
     assert_eq!(total(&store, "bgl", "w0 OR w1"), 4000);
 }
+
+/// A batch larger than one WAL record is split over several; an event larger than a record
+/// is refused with a clear error, and nothing of that batch is half-applied.
+#[test]
+fn big_batches_split_and_huge_events_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let line = "y".repeat(300);
+    let events: Vec<Event> = (0..30_000)
+        .map(|i| Event::new(format!("big {i} {line}")))
+        .collect();
+    store.append("big", &events).unwrap();
+    assert_eq!(total(&store, "big", "big"), 30_000);
+    drop(store);
+    let store = Store::open(dir.path(), opts()).unwrap();
+    assert!(store.stats("big").unwrap().replayed_records >= 2);
+    assert_eq!(total(&store, "big", "big"), 30_000);
+    let huge = Event::new("z".repeat(17 << 20));
+    assert!(matches!(
+        store.append("big", &[Event::new("small"), huge]),
+        Err(Error::EventTooLarge { .. })
+    ));
+    assert_eq!(total(&store, "big", "small"), 0);
+}
