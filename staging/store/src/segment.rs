@@ -267,6 +267,18 @@ impl Segment {
             .try_into()
             .map_err(|e| Error::tantivy(&index_dir, e))?;
         let searcher = reader.searcher();
+        // Document ids are row numbers: exactly one tantivy segment with every row.
+        let readers = searcher.segment_readers();
+        if readers.len() != 1 || u64::from(readers[0].max_doc()) != meta.rows {
+            return Err(Error::corrupt(
+                &index_dir,
+                format!(
+                    "expected one tantivy segment of {} documents, found {} segments",
+                    meta.rows,
+                    readers.len()
+                ),
+            ));
+        }
         let rows = Rows::open(&dir.join("rows.arrow"))?;
         Ok(Segment {
             meta,
