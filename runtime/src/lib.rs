@@ -17,6 +17,7 @@ pub mod config;
 pub mod metrics;
 pub mod pipeline_test;
 pub mod plugin;
+pub mod reload;
 pub mod topology;
 
 pub use sluice_event::Event;

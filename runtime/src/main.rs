@@ -207,14 +207,24 @@ fn run(files: &[PathBuf], data_dir: Option<&Path>) -> Result<()> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "pipelines built"
     );
+    let reload = Reload {
+        data_dir: data_dir.map(Path::to_path_buf),
+        engine,
+    };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(run_built(built))
+        .block_on(run_built(built, reload))
 }
 
-async fn run_built(built: Vec<BuiltPipeline>) -> Result<()> {
+/// What a running process needs to rebuild its pipelines on a reload.
+struct Reload {
+    data_dir: Option<PathBuf>,
+    engine: PluginEngine,
+}
+
+async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -248,12 +258,46 @@ async fn run_built(built: Vec<BuiltPipeline>) -> Result<()> {
         ));
     }
 
+    // SIGHUP reloads every pipeline; so does a change to its files.
+    let (hup_tx, _) = tokio::sync::broadcast::channel(4);
+    #[cfg(unix)]
+    {
+        let hup_tx = hup_tx.clone();
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot handle SIGHUP")?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let _ = hup_tx.send(());
+            }
+        });
+    }
+
     let mut runs = tokio::task::JoinSet::new();
     for pipeline in built {
         let file = pipeline.pipeline().file.clone();
+        let (reload_tx, mut reloads) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(sluice::reload::watch(
+            file.clone(),
+            sluice::reload::watched_files(pipeline.pipeline()),
+            reload.data_dir.clone(),
+            reload.engine.clone(),
+            hup_tx.subscribe(),
+            reload_tx,
+        ));
         let shutdown = shutdown.clone();
         let registry = registry.clone();
-        runs.spawn(async move { (file, pipeline.run(shutdown, registry).await) });
+        runs.spawn(async move {
+            let mut pipeline = pipeline;
+            loop {
+                let run =
+                    pipeline.run_reloadable(shutdown.clone(), registry.clone(), Some(&mut reloads));
+                match run.await {
+                    Ok(Some(next)) => pipeline = next,
+                    Ok(None) => return (file, Ok(())),
+                    Err(e) => return (file, Err(e)),
+                }
+            }
+        });
     }
     let mut failed = false;
     while let Some(done) = runs.join_next().await {

@@ -55,6 +55,8 @@ pub struct StageMetrics {
     pub counters: Arc<StageCounters>,
     /// Time per plugin call (transforms only).
     pub batch_latency: Histogram,
+    /// Time a transform stopped for while a reload swapped its plugin.
+    pub reload_pause: Histogram,
     /// Failed plugin calls, by `FAILURE_KINDS` order.
     failures: [AtomicU64; FAILURE_KINDS.len()],
     /// 0 closed, 1 open, 2 half-open.
@@ -87,6 +89,15 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Forgets the stages of a pipeline that stopped (it is restarting with
+    /// a new topology, which registers its own).
+    pub fn remove_pipeline(&self, pipeline: &str) {
+        self.stages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|s| s.pipeline != pipeline);
+    }
+
     /// Registers a stage; `plugin` is set for transforms.
     pub fn stage(
         &self,
@@ -101,6 +112,7 @@ impl Registry {
             kind,
             counters: Arc::default(),
             batch_latency: Histogram::default(),
+            reload_pause: Histogram::default(),
             failures: Default::default(),
             circuit: AtomicU8::new(0),
             plugin,
@@ -173,26 +185,36 @@ impl Registry {
 
         let transforms: Vec<&Arc<StageMetrics>> =
             stages.iter().filter(|s| s.kind == "transform").collect();
-        let name = "sluice_batch_duration_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time a plugin took per batch.\n# TYPE {name} histogram"
-        );
-        for s in &transforms {
-            let mut cumulative = 0;
-            for (bound, bucket) in LATENCY_BOUNDS.iter().zip(&s.batch_latency.buckets) {
-                cumulative += bucket.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{{},le=\"{bound}\"}} {cumulative}",
-                    labels(s)
-                );
+        for (name, help, histogram) in [
+            (
+                "sluice_batch_duration_seconds",
+                "Time a plugin took per batch.",
+                (|s: &StageMetrics| &s.batch_latency) as fn(&StageMetrics) -> &Histogram,
+            ),
+            (
+                "sluice_reload_pause_seconds",
+                "Time a stage paused while a reload swapped its plugin.",
+                |s: &StageMetrics| &s.reload_pause,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for s in &transforms {
+                let h = histogram(s);
+                let mut cumulative = 0;
+                for (bound, bucket) in LATENCY_BOUNDS.iter().zip(&h.buckets) {
+                    cumulative += bucket.load(Ordering::Relaxed);
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{{},le=\"{bound}\"}} {cumulative}",
+                        labels(s)
+                    );
+                }
+                let count = h.count.load(Ordering::Relaxed);
+                let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+                let _ = writeln!(out, "{name}_bucket{{{},le=\"+Inf\"}} {count}", labels(s));
+                let _ = writeln!(out, "{name}_sum{{{}}} {sum}", labels(s));
+                let _ = writeln!(out, "{name}_count{{{}}} {count}", labels(s));
             }
-            let count = s.batch_latency.count.load(Ordering::Relaxed);
-            let sum = s.batch_latency.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(out, "{name}_bucket{{{},le=\"+Inf\"}} {count}", labels(s));
-            let _ = writeln!(out, "{name}_sum{{{}}} {sum}", labels(s));
-            let _ = writeln!(out, "{name}_count{{{}}} {count}", labels(s));
         }
 
         let name = "sluice_plugin_failures_total";

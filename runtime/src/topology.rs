@@ -14,6 +14,7 @@ use crate::metrics::{Registry, StageMetrics};
 use crate::plugin::bindings::types::PluginInfo;
 use crate::plugin::transform::{describe, Emitted, Failure, Preopen, TransformPlugin};
 use crate::plugin::{PluginEngine, PluginRef};
+use sha2::{Digest, Sha256};
 use sluice_event::names;
 use sluice_event::packed::error_fields;
 use sluice_event::packed::PackedBatch;
@@ -38,6 +39,9 @@ pub struct BuiltPipeline {
     plugins: HashMap<String, TransformPlugin>,
     /// Stages whose plugin may hold events back between calls.
     holding: std::collections::HashSet<String>,
+    /// Per transform: what its behaviour depends on (plugin bytes, config,
+    /// limits, grants, inputs). A reload swaps the stages whose print changed.
+    prints: HashMap<String, String>,
     /// Events each `blackhole` sink has counted.
     pub blackhole_counts: HashMap<String, Arc<AtomicU64>>,
 }
@@ -54,13 +58,15 @@ pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline,
     let mut infos = HashMap::new();
     let mut plugins = HashMap::new();
     let mut holding = std::collections::HashSet::new();
+    let mut prints = HashMap::new();
     for stage in &pipeline.transforms {
-        let (plugin, info, holds) = load_plugin(stage, engine, &base_dir)?;
-        plugins.insert(stage.name.clone(), plugin);
-        infos.insert(stage.name.clone(), info);
-        if holds {
+        let loaded = load_plugin(stage, engine, &base_dir)?;
+        plugins.insert(stage.name.clone(), loaded.plugin);
+        infos.insert(stage.name.clone(), loaded.info);
+        if loaded.holds_events {
             holding.insert(stage.name.clone());
         }
+        prints.insert(stage.name.clone(), loaded.print);
     }
     // Named outputs must exist.
     let readers = pipeline
@@ -108,15 +114,24 @@ pub fn build(pipeline: Pipeline, engine: &PluginEngine) -> Result<BuiltPipeline,
         pipeline,
         plugins,
         holding,
+        prints,
         blackhole_counts,
     })
+}
+
+/// A transform stage's plugin, ready to run.
+struct Loaded {
+    plugin: TransformPlugin,
+    info: PluginInfo,
+    holds_events: bool,
+    print: String,
 }
 
 fn load_plugin(
     stage: &TransformStage,
     engine: &PluginEngine,
     base_dir: &Path,
-) -> Result<(TransformPlugin, PluginInfo, bool), ConfigError> {
+) -> Result<Loaded, ConfigError> {
     let at_plugin = |message: String| ConfigError {
         location: Some(stage.plugin_location.clone()),
         key: Some(format!("transforms.{}.plugin", stage.name)),
@@ -178,6 +193,15 @@ fn load_plugin(
             });
         }
     }
+    let print = format!(
+        "{} {:x} {config} {:?} {:?} {:?} {:?}",
+        stage.plugin,
+        Sha256::digest(&bytes),
+        stage.limits,
+        grants,
+        stage.flush_interval,
+        stage.inputs.iter().map(|i| &i.input).collect::<Vec<_>>(),
+    );
     let plugin = TransformPlugin::new(
         engine.clone(),
         &stage.name,
@@ -197,11 +221,12 @@ fn load_plugin(
         },
         other => at_plugin(format!("{label}: {other}")),
     })?;
-    Ok((
+    Ok(Loaded {
         plugin,
         info,
-        crate::plugin::builtin::holds_events(&reference),
-    ))
+        holds_events: crate::plugin::builtin::holds_events(&reference),
+        print,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -368,12 +393,38 @@ impl BuiltPipeline {
         shutdown: watch::Receiver<bool>,
         registry: Arc<Registry>,
     ) -> Result<(), RunError> {
+        self.run_reloadable(shutdown, registry, None)
+            .await
+            .map(drop)
+    }
+
+    /// Runs like [`BuiltPipeline::run`], taking new versions of the
+    /// pipeline from `reloads` (built, so valid, in the background):
+    ///
+    /// - when only transform stages changed (plugin bytes, config, limits),
+    ///   each changed stage swaps its plugin at a batch boundary: it
+    ///   flushes the old one, hands its state over, and goes on with the
+    ///   new one. Nothing is lost or duplicated and nothing else stops;
+    /// - any other change (sources, sinks, wiring) drains this pipeline
+    ///   (sources save their checkpoints) and returns the new version for
+    ///   the caller to run.
+    pub async fn run_reloadable(
+        self,
+        mut shutdown: watch::Receiver<bool>,
+        registry: Arc<Registry>,
+        mut reloads: Option<&mut mpsc::Receiver<BuiltPipeline>>,
+    ) -> Result<Option<BuiltPipeline>, RunError> {
+        let current_shape = shape(&self.pipeline);
         let BuiltPipeline {
             pipeline,
             mut plugins,
             holding,
+            mut prints,
             blackhole_counts,
         } = self;
+        // Stops this run: on shutdown, or to restart with a new topology.
+        let (stop, stopping) = watch::channel(false);
+        let mut swaps: HashMap<String, mpsc::Sender<Swap>> = HashMap::new();
         let mut inboxes: HashMap<String, mpsc::Sender<Batch>> = HashMap::new();
         let mut receivers: HashMap<String, mpsc::Receiver<Batch>> = HashMap::new();
         for name in pipeline
@@ -425,7 +476,7 @@ impl BuiltPipeline {
                 name: sink.name.clone(),
                 input,
                 counters,
-                shutdown: shutdown.clone(),
+                shutdown: stopping.clone(),
             };
             let name = sink.name.clone();
             match sink.kind.clone() {
@@ -495,7 +546,9 @@ impl BuiltPipeline {
                 flush_interval: stage.flush_interval,
                 held: holding.contains(&stage.name).then(Acks::none),
             };
-            tasks.spawn(async move { (name, stage_loop.run(input).await) });
+            let (swap_tx, swap_rx) = mpsc::channel(1);
+            swaps.insert(stage.name.clone(), swap_tx);
+            tasks.spawn(async move { (name, stage_loop.run(input, swap_rx).await) });
         }
 
         for source in &pipeline.sources {
@@ -526,7 +579,7 @@ impl BuiltPipeline {
             let ctx = SourceContext {
                 name: source.name.clone(),
                 out,
-                shutdown: shutdown.clone(),
+                shutdown: stopping.clone(),
                 data_dir: pipeline.data_dir.clone(),
                 counters: registry
                     .stage(&pipeline_name, &source.name, "source", None)
@@ -564,24 +617,131 @@ impl BuiltPipeline {
         // producers finish.
         drop(inboxes);
         let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            let (stage, result) = match joined {
-                Ok(done) => done,
-                Err(e) => (
-                    "?".to_owned(),
-                    Err(RunError::Panic {
-                        stage: "?".into(),
-                        message: e.to_string(),
-                    }),
-                ),
-            };
-            if let Err(error) = result {
-                tracing::error!(stage, "{error}");
-                first_error.get_or_insert(error);
+        let mut restart = None;
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                joined = tasks.join_next() => {
+                    let Some(joined) = joined else { break };
+                    let (stage, result) = match joined {
+                        Ok(done) => done,
+                        Err(e) => (
+                            "?".to_owned(),
+                            Err(RunError::Panic {
+                                stage: "?".into(),
+                                message: e.to_string(),
+                            }),
+                        ),
+                    };
+                    if let Err(error) = result {
+                        tracing::error!(stage, "{error}");
+                        first_error.get_or_insert(error);
+                    }
+                }
+                Ok(()) = shutdown.changed(), if !stopped => {
+                    if *shutdown.borrow() {
+                        stopped = true;
+                        let _ = stop.send(true);
+                    }
+                }
+                Some(next) = next_reload(&mut reloads), if !stopped => {
+                    if shape(&next.pipeline) != current_shape {
+                        tracing::info!(pipeline = %pipeline_name, "reload: sources, sinks or wiring changed; draining and restarting the pipeline");
+                        stopped = true;
+                        let _ = stop.send(true);
+                        restart = Some(next);
+                        continue;
+                    }
+                    swap_changed(next, &mut prints, &swaps, &pipeline_name).await;
+                }
             }
         }
-        first_error.map_or(Ok(()), Err)
+        registry.remove_pipeline(&pipeline_name);
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(restart),
+        }
     }
+}
+
+/// A new plugin for a running stage.
+struct Swap {
+    plugin: TransformPlugin,
+    holds_events: bool,
+}
+
+/// Waits for the next reload, or forever without a reload channel.
+async fn next_reload(
+    reloads: &mut Option<&mut mpsc::Receiver<BuiltPipeline>>,
+) -> Option<BuiltPipeline> {
+    match reloads {
+        Some(reloads) => reloads.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends each transform whose print changed its new plugin.
+async fn swap_changed(
+    next: BuiltPipeline,
+    prints: &mut HashMap<String, String>,
+    swaps: &HashMap<String, mpsc::Sender<Swap>>,
+    pipeline: &str,
+) {
+    let BuiltPipeline {
+        plugins,
+        holding,
+        prints: next_prints,
+        ..
+    } = next;
+    let mut swapped = Vec::new();
+    for (stage, plugin) in plugins {
+        if prints.get(&stage) == next_prints.get(&stage) {
+            continue;
+        }
+        let (Some(to), Some(print)) = (swaps.get(&stage), next_prints.get(&stage)) else {
+            continue;
+        };
+        let holds_events = holding.contains(&stage);
+        if to
+            .send(Swap {
+                plugin,
+                holds_events,
+            })
+            .await
+            .is_ok()
+        {
+            prints.insert(stage.clone(), print.clone());
+            swapped.push(stage);
+        }
+    }
+    swapped.sort();
+    if swapped.is_empty() {
+        tracing::info!(pipeline, "reload: nothing changed");
+    } else {
+        tracing::info!(pipeline, stages = ?swapped, "reload: swapping changed stages");
+    }
+}
+
+/// What must stay the same for a reload to swap stages in place: the
+/// global settings, every source and sink, and the wiring.
+fn shape(p: &Pipeline) -> String {
+    let inputs = |inputs: &[crate::config::Input]| -> Vec<InputRef> {
+        inputs.iter().map(|i| i.input.clone()).collect()
+    };
+    let mut shape = format!("{:?} {:?} {:?}\n", p.data_dir, p.api, p.sources);
+    for t in &p.transforms {
+        shape += &format!("t {} {:?}\n", t.name, inputs(&t.inputs));
+    }
+    for s in &p.sinks {
+        shape += &format!(
+            "s {} {:?} {:?} {:?}\n",
+            s.name,
+            inputs(&s.inputs),
+            s.kind,
+            s.buffer
+        );
+    }
+    shape
 }
 
 /// A transform stage: its plugin, where its outputs go, and the
@@ -599,18 +759,22 @@ struct StageLoop {
 
 impl StageLoop {
     /// One batch at a time, so order is kept; flushes when idle and at the
-    /// end.
-    async fn run(mut self, mut input: mpsc::Receiver<Batch>) -> Result<(), RunError> {
+    /// end; swaps its plugin between batches when a reload asks.
+    async fn run(
+        mut self,
+        mut input: mpsc::Receiver<Batch>,
+        mut swaps: mpsc::Receiver<Swap>,
+    ) -> Result<(), RunError> {
         loop {
-            let batch = match tokio::time::timeout(self.flush_interval, input.recv()).await {
-                Ok(Some(batch)) => batch,
-                Ok(None) => break,
-                Err(_idle) => {
-                    self.flush().await;
-                    continue;
-                }
-            };
-            self.process(batch).await;
+            tokio::select! {
+                biased;
+                Some(swap) = swaps.recv() => self.swap(swap).await,
+                next = tokio::time::timeout(self.flush_interval, input.recv()) => match next {
+                    Ok(Some(batch)) => self.process(batch).await,
+                    Ok(None) => break,
+                    Err(_idle) => self.flush().await,
+                },
+            }
         }
         self.flush().await;
         let dropped = StageCounters::get(&self.metrics.counters.dropped);
@@ -618,6 +782,21 @@ impl StageLoop {
             tracing::warn!(stage = %self.router.stage, events = dropped, "events dropped for lack of a consumer");
         }
         Ok(())
+    }
+
+    /// Replaces the plugin at a batch boundary: the old one is flushed (what
+    /// it held goes out with the acknowledgements it held), the new one
+    /// takes over its state. The pause is what the stage spends here.
+    async fn swap(&mut self, swap: Swap) {
+        let started = Instant::now();
+        self.flush().await;
+        let mut plugin = swap.plugin;
+        plugin.adopt(&self.plugin);
+        self.plugin = plugin;
+        self.held = swap.holds_events.then(Acks::none);
+        let pause = started.elapsed();
+        self.metrics.reload_pause.observe(pause);
+        tracing::info!(stage = %self.router.stage, pause_us = pause.as_micros() as u64, "plugin swapped");
     }
 
     async fn process(&mut self, batch: Batch) {

@@ -185,6 +185,19 @@ impl TransformPlugin {
         &self.metrics
     }
 
+    /// Takes over the stage state of the plugin this one replaces on a
+    /// reload: its key-value state (so windows and counts go on) and the
+    /// metrics its stage exports.
+    pub fn adopt(&mut self, old: &TransformPlugin) {
+        self.kv = old.kv.clone();
+        self.metrics = old.metrics.clone();
+        if let Some(live) = &mut self.live {
+            let state = live.store.data_mut();
+            state.kv = self.kv.clone();
+            state.metrics = self.metrics.clone();
+        }
+    }
+
     pub fn circuit_state(&self) -> CircuitState {
         self.breaker.state()
     }

@@ -9,6 +9,7 @@ mod delivery;
 mod isolation;
 mod loghub;
 mod pipelines;
+mod reload;
 
 use sluice::plugin::transform::{Grants, TransformLimits, TransformPlugin};
 use sluice::plugin::PluginEngine;
