@@ -60,7 +60,10 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     let opts = StoreOptions {
         sync: SyncMode::Always,
-        flush_rows: 200_000,
+        flush_rows: std::env::var("FLUSH_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200_000),
         flush_interval: Duration::from_secs(3600),
         background: false,
         ..StoreOptions::default()
@@ -87,8 +90,14 @@ fn main() {
         store.append("bench", &buf).expect("append");
         n += buf.len() as u64;
     }
+    let appended = t0.elapsed();
     store.flush("bench").expect("flush");
     let ingest = t0.elapsed();
+    println!(
+        "appends alone (WAL + memory, inline flushes at {} rows): {:.2} s",
+        200_000,
+        appended.as_secs_f64()
+    );
     let s = store.stats("bench").expect("stats");
     let seg_bytes = dir_size(&dir.join("bench").join("segments"));
     println!(
@@ -119,6 +128,22 @@ fn main() {
     .expect("reopen");
     store.merge("bench").expect("merge");
     let seg_bytes = dir_size(&dir.join("bench").join("segments"));
+    let mut by_kind: std::collections::BTreeMap<String, u64> = Default::default();
+    fn walk(p: &std::path::Path, out: &mut std::collections::BTreeMap<String, u64>) {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                let name = path
+                    .extension()
+                    .map_or("other".into(), |x| x.to_string_lossy().into_owned());
+                *out.entry(name).or_default() += e.metadata().map_or(0, |m| m.len());
+            }
+        }
+    }
+    walk(&dir.join("bench").join("segments"), &mut by_kind);
+    println!("bytes by file kind: {by_kind:?}");
     println!(
         "after merge ({:.2} s): {} segments, {} bytes = {:.3} of raw",
         t1.elapsed().as_secs_f64(),

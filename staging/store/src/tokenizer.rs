@@ -17,7 +17,6 @@ pub struct SluiceTokenizer;
 
 pub struct SluiceTokenStream<'a> {
     base: usize,
-    text: &'a str,
     tokens: Tokens<'a>,
     token: Token,
     position: usize,
@@ -28,7 +27,6 @@ impl Tokenizer for SluiceTokenizer {
     fn token_stream<'a>(&'a mut self, text: &'a str) -> SluiceTokenStream<'a> {
         SluiceTokenStream {
             base: text.as_ptr() as usize,
-            text,
             tokens: Tokens::new(text),
             token: Token::default(),
             position: 0,
@@ -45,17 +43,26 @@ impl TokenStream for SluiceTokenStream<'_> {
             let from = t.as_ptr() as usize - self.base;
             let position = self.position;
             self.position += 1;
-            let folded = fold(t);
-            if folded.len() > MAX_TOKEN_BYTES {
-                // Skipped, but it keeps its position so phrases around it stay exact.
-                continue;
+            if t.is_ascii() {
+                if t.len() > MAX_TOKEN_BYTES {
+                    continue;
+                }
+                // The common case, without an allocation: ASCII folds byte by byte.
+                self.token.text.clear();
+                self.token.text.push_str(t);
+                self.token.text.make_ascii_lowercase();
+            } else {
+                let folded = fold(t);
+                if folded.len() > MAX_TOKEN_BYTES {
+                    // Skipped, but it keeps its position so phrases around it stay exact.
+                    continue;
+                }
+                self.token.text = folded;
             }
-            debug_assert!(from + t.len() <= self.text.len());
             self.token.offset_from = from;
             self.token.offset_to = from + t.len();
             self.token.position = position;
             self.token.position_length = 1;
-            self.token.text = folded;
             return true;
         }
     }
