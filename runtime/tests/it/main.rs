@@ -6,6 +6,7 @@
 //! - `pipelines`: TOML pipelines run end to end through the `sluice` binary.
 
 mod delivery;
+mod guests;
 mod isolation;
 mod loghub;
 mod pipelines;
