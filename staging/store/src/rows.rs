@@ -172,7 +172,8 @@ pub struct Columns {
     pub batch: RecordBatch,
 }
 
-const CACHED_BATCHES: usize = 8;
+/// Decoded batches kept per segment (a batch of loghub lines is about 0.5 MB).
+const CACHED_BATCHES: usize = 2;
 
 impl Rows {
     pub fn open(path: &Path) -> Result<Rows> {
@@ -258,7 +259,43 @@ impl Rows {
     }
 }
 
+/// Row `i` of a decoded batch, read in place by `Query::matches`: the message is borrowed
+/// from the column and the fields JSON is parsed only if the query looks at a field.
+pub struct RowRef<'c> {
+    cols: &'c Columns,
+    i: usize,
+    fields: std::cell::OnceCell<Option<sluice_event::Fields>>,
+}
+
+impl sluice_query::Fields for RowRef<'_> {
+    fn message(&self) -> &str {
+        self.cols.message.value(self.i)
+    }
+    fn timestamp(&self) -> i64 {
+        self.cols.timestamp.value(self.i)
+    }
+    fn ingest_timestamp(&self) -> i64 {
+        self.cols.ingest_timestamp.value(self.i)
+    }
+    fn field(&self, name: &str) -> Option<sluice_event::packed::ValueRef<'_>> {
+        self.fields
+            .get_or_init(|| fields_from_json(self.cols.fields.value(self.i)))
+            .as_ref()?
+            .get(name)
+            .map(sluice_event::packed::ValueRef::from)
+    }
+}
+
 impl Columns {
+    /// Row `i` for `Query::matches` (`None` past the end).
+    pub fn row(&self, i: usize) -> Option<RowRef<'_>> {
+        (i < self.len()).then(|| RowRef {
+            cols: self,
+            i,
+            fields: std::cell::OnceCell::new(),
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.seq.len()
     }

@@ -351,6 +351,7 @@ impl Segment {
         let weight = q
             .weight(EnableScoring::disabled_from_searcher(&self.searcher))
             .map_err(terr)?;
+        let mut batch: Option<(usize, std::sync::Arc<crate::rows::Columns>)> = None;
         for reader in self.searcher.segment_readers() {
             let ff = reader.fast_fields();
             let ts_col = ff.i64("timestamp").map_err(terr)?;
@@ -366,8 +367,22 @@ impl Segment {
                 if plan.exact {
                     f(doc, ts, seq);
                 } else {
-                    let e = self.rows.event(doc as usize)?;
-                    if query.matches(&e) {
+                    let (b, i) = (
+                        doc as usize / crate::rows::BATCH_ROWS,
+                        doc as usize % crate::rows::BATCH_ROWS,
+                    );
+                    let cols = match &batch {
+                        Some((at, c)) if *at == b => c.clone(),
+                        _ => {
+                            let c = self.rows.batch(b)?;
+                            batch = Some((b, c.clone()));
+                            c
+                        }
+                    };
+                    let row = cols
+                        .row(i)
+                        .ok_or_else(|| Error::corrupt(self.rows.path(), format!("no row {doc}")))?;
+                    if query.matches(&row) {
                         f(doc, ts, seq);
                     }
                 }
