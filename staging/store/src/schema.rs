@@ -6,10 +6,10 @@
 //! |---|---|---|
 //! | `message` | text, [`crate::tokenizer`], positions | terms, phrases, wildcards |
 //! | `attr` | bytes, indexed, many per doc | every other field, see below |
-//! | `timestamp`, `ingest_timestamp` | i64, indexed + fast | time ranges, sorting |
+//! | `timestamp`, `ingest_timestamp` | i64, fast | time ranges (column scans), sorting |
 //! | `seq` | u64, fast | the order key's tie-break and cursors |
 //! | `level` | u64, fast: the [`Level`] number (0 TRACE .. 5 FATAL), 255 for none | aggregations |
-//! | `service` | str, raw, fast | aggregations |
+//! | `service` | str, fast (raw) | aggregations |
 //!
 //! The document id is the row number in the segment's Arrow file (one tantivy segment, written
 //! in row order).
@@ -35,7 +35,6 @@ use sluice_event::{Event, Level, Value};
 use sluice_query::text::{fold, parse_rfc3339, Number};
 use tantivy::schema::{
     BytesOptions, Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
-    STRING,
 };
 use tantivy::TantivyDocument;
 
@@ -68,12 +67,15 @@ impl Fields {
         );
         let message = b.add_text_field("message", text);
         let attr = b.add_bytes_field("attr", BytesOptions::default().set_indexed());
-        let time = NumericOptions::default().set_indexed().set_fast();
+        // Fast only: range queries on a fast field scan the column (an inverted index of
+        // nearly unique times would double the index size).
+        let time = NumericOptions::default().set_fast();
         let timestamp = b.add_i64_field("timestamp", time.clone());
         let ingest_timestamp = b.add_i64_field("ingest_timestamp", time);
         let seq = b.add_u64_field("seq", NumericOptions::default().set_fast());
         let level = b.add_u64_field("level", NumericOptions::default().set_fast());
-        let service = b.add_text_field("service", STRING | tantivy::schema::FAST);
+        // Fast only (the `attr` views index it for queries).
+        let service = b.add_text_field("service", TextOptions::default().set_fast("raw"));
         Fields {
             schema: b.build(),
             message,
