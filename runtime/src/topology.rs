@@ -585,6 +585,7 @@ impl BuiltPipeline {
                     .stage(&pipeline_name, &source.name, "source", None)
                     .counters
                     .clone(),
+                acknowledgements: pipeline.acknowledgements,
             };
             let name = source.name.clone();
             let run = |r: Result<(), sources::SourceError>| r.map_err(RunError::from);

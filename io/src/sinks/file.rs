@@ -2,7 +2,7 @@
 //!
 //! Durable before acknowledged: each write (the batches that were waiting,
 //! up to [`GROUP`]) is fdatasync'ed before their acknowledgements are
-//! released. A failed write is retried with backoff, from the same offset
+//! released (and not at all when no batch carries any). A failed write is retried with backoff, from the same offset
 //! (a partial write is cut off first), until it succeeds or the pipeline
 //! shuts down; a line torn by a crash is cut off when the file is opened
 //! again, since it was never acknowledged and its source sends it again.
@@ -54,12 +54,14 @@ pub async fn run(config: FileSinkConfig, mut ctx: SinkContext) -> Result<(), Sin
             }
         }
         let data = Arc::new(std::mem::take(&mut buf));
+        // Only what a source waits for needs the fsync.
+        let sync = batches.iter().any(|b| !b.acks.is_empty());
         let mut held = output.take();
         let written = ctx
             .retry(|| {
                 let (path, data, held) = (path.clone(), data.clone(), held.take());
                 async move {
-                    tokio::task::spawn_blocking(move || write(&path, held, &data))
+                    tokio::task::spawn_blocking(move || write(&path, held, &data, sync))
                         .await
                         .unwrap_or_else(|e| Err(io::Error::other(e)))
                 }
@@ -91,14 +93,18 @@ pub async fn run(config: FileSinkConfig, mut ctx: SinkContext) -> Result<(), Sin
     Ok(())
 }
 
-/// Appends `data` at the end of what was written and syncs it; opens the
-/// file first when `held` is `None` (the first write, or after a failure).
-fn write(path: &Path, held: Option<Output>, data: &[u8]) -> io::Result<Output> {
+/// Appends `data` at the end of what was written and (when `sync`) syncs
+/// it; opens the file first when `held` is `None` (the first write, or
+/// after a failure).
+fn write(path: &Path, held: Option<Output>, data: &[u8], sync: bool) -> io::Result<Output> {
     let mut out = match held {
         Some(out) => out,
         None => open(path)?,
     };
-    let result = out.file.write_all(data).and_then(|()| out.file.sync_data());
+    let result = out.file.write_all(data).and_then(|()| match sync {
+        true => out.file.sync_data(),
+        false => Ok(()),
+    });
     match result {
         Ok(()) => {
             out.len += data.len() as u64;

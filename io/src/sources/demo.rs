@@ -552,6 +552,7 @@ mod tests {
             shutdown,
             data_dir: ".".into(),
             counters: Default::default(),
+            acknowledgements: true,
         };
         let task = tokio::spawn(run(config, ctx));
         let mut events = Vec::new();

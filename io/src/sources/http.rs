@@ -287,6 +287,7 @@ mod tests {
             shutdown,
             data_dir: ".".into(),
             counters: Default::default(),
+            acknowledgements: true,
         };
         let task = tokio::spawn(run_with_listener(config, listener, ctx));
         Server {

@@ -30,6 +30,9 @@ pub struct SourceContext {
     pub data_dir: PathBuf,
     /// `events_out` counts what `send` delivered.
     pub counters: std::sync::Arc<crate::StageCounters>,
+    /// When `false`, [`SourceContext::send_acked`] sends no
+    /// acknowledgements and they settle as delivered at once.
+    pub acknowledgements: bool,
 }
 
 impl SourceContext {
@@ -45,6 +48,11 @@ impl SourceContext {
         if events.is_empty() {
             return true;
         }
+        let acks = if self.acknowledgements {
+            acks
+        } else {
+            Acks::none()
+        };
         for packed in pack(&events) {
             let n = packed.len();
             if let Err(unsent) = self.out.send(Batch::new(packed, acks.clone())).await {

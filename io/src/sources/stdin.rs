@@ -109,6 +109,7 @@ mod tests {
             shutdown,
             data_dir: ".".into(),
             counters: Default::default(),
+            acknowledgements: true,
         };
         let task = tokio::spawn(run_reader(StdinConfig {}, reader, ctx));
         writer.write_all(b"first\nlast").await.unwrap();
@@ -136,6 +137,7 @@ mod tests {
             shutdown,
             data_dir: ".".into(),
             counters: Default::default(),
+            acknowledgements: true,
         };
         let task = tokio::spawn(run_reader(
             StdinConfig {},

@@ -200,6 +200,11 @@ pub struct Pipeline {
     pub tests: Vec<PipelineTest>,
     /// The optional `[api]` listener.
     pub api: Option<ApiConfig>,
+    /// Whether sources wait for their sinks (`acknowledgements = false`
+    /// trades at-least-once delivery across crashes for speed: the file
+    /// source checkpoints what it sent, the HTTP source answers at once, and
+    /// the file sink does not fsync).
+    pub acknowledgements: bool,
 }
 
 /// `[api]`: where `/metrics` and `/health` are served.

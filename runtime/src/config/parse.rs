@@ -49,6 +49,7 @@ pub fn parse(
     let mut sinks = Vec::new();
     let mut tests = Vec::new();
     let mut api = None;
+    let mut acknowledgements = true;
     for (key, value) in root.into_inner() {
         match key.get_ref().as_ref() {
             "data_dir" => {
@@ -71,6 +72,7 @@ pub fn parse(
                 }
             }
             "api" => api = Some(cx.deserialize("api", value)?),
+            "acknowledgements" => acknowledgements = cx.deserialize("acknowledgements", value)?,
             "tests" => {
                 let specs: Vec<Spanned<TestSpec>> = cx.deserialize("tests", value)?;
                 tests = specs
@@ -82,7 +84,7 @@ pub fn parse(
                 return Err(cx.error_at(
                     key.span(),
                     Some(other.to_owned()),
-                    "unknown key; expected `data_dir`, `api`, `sources`, `transforms`, `sinks` or `tests`",
+                    "unknown key; expected `data_dir`, `acknowledgements`, `api`, `sources`, `transforms`, `sinks` or `tests`",
                 ))
             }
         }
@@ -103,6 +105,7 @@ pub fn parse(
         sinks,
         tests,
         api,
+        acknowledgements,
     };
     graph::validate(&mut pipeline)?;
     Ok(pipeline)

@@ -234,3 +234,71 @@ buffer = {{ type = "disk", max_size = "64MiB" }}
         "each line once, in order"
     );
 }
+
+/// POSTs `body` to `addr` and returns the status line.
+fn post(addr: &str, body: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /logs HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn http_answers_after_the_file_sink_wrote_and_filtered_events_are_acknowledged_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = d.join("out.ndjson");
+    let pipeline = d.join("http.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"
+data_dir = "{d}/data"
+[sources.web]
+type = "http"
+address = "127.0.0.1:{port}"
+path = "/logs"
+[transforms.keep]
+inputs = ["web"]
+plugin = "builtin:filter"
+config.condition = 'NOT message:noise'
+[sinks.out]
+inputs = ["keep"]
+type = "file"
+path = "{out}"
+"#,
+            d = d.display(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let log = d.join("sluice.log");
+    let mut child = start(&pipeline, &log);
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // When the answer comes, the lines are in the file.
+    assert!(post(&addr, "first\nsecond\n").contains("200"));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    // Everything filtered out: acknowledged all the same, nothing written.
+    assert!(post(&addr, "noise\nnoise again\n").contains("200"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 2);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -173,7 +173,7 @@ fn swapping_a_plugin_every_200ms_under_load_loses_and_duplicates_nothing() {
     let swaps = pauses(&log);
     let distinct = versions.last().unwrap() - versions[0] + 1;
     assert!(
-        swaps.len() >= (version as usize) / 2 && distinct >= 20,
+        swaps.len() >= version / 2 && distinct >= 20,
         "{} swaps for {version} changes; {distinct} versions seen",
         swaps.len()
     );

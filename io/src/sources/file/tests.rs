@@ -22,6 +22,10 @@ fn config(dir: &Path, pattern: &str, read_from: ReadFrom) -> FileConfig {
 }
 
 fn start(config: FileConfig, data_dir: &Path) -> Tail {
+    start_with(config, data_dir, true)
+}
+
+fn start_with(config: FileConfig, data_dir: &Path, acknowledgements: bool) -> Tail {
     let (tx, rx) = crate::sources::test_support::channel(8);
     let (stop, shutdown) = watch::channel(false);
     let ctx = SourceContext {
@@ -30,6 +34,7 @@ fn start(config: FileConfig, data_dir: &Path) -> Tail {
         shutdown,
         data_dir: data_dir.to_owned(),
         counters: Default::default(),
+        acknowledgements,
     };
     let task = tokio::spawn(run(config, ctx));
     Tail { rx, stop, task }
@@ -296,5 +301,27 @@ async fn the_checkpoint_waits_for_the_acknowledgement() {
     assert_eq!(offset(), 4);
     let mut tail = start(config(dir.path(), "*.log", ReadFrom::Beginning), dir.path());
     assert_eq!(tail.expect(1).await, ["c"], "read again after the restart");
+    tail.stop().await;
+}
+
+#[tokio::test]
+async fn without_acknowledgements_the_checkpoint_follows_what_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    append(dir.path().join("app.log"), "a\nb\n");
+    let config = config(dir.path(), "*.log", ReadFrom::Beginning);
+    let mut tail = start_with(config, dir.path(), false);
+    let held = tail.rx.recv_batch().await.unwrap();
+    assert!(held.acks.is_empty(), "no acknowledgement travels");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let saved = std::fs::read(checkpoint_path(dir.path(), "tail")).unwrap_or_default();
+        let saved: Option<Checkpoints> = serde_json::from_slice(&saved).ok();
+        if saved.is_some_and(|s| s.files.first().is_some_and(|f| f.offset == 4)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "checkpoint never moved");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(held);
     tail.stop().await;
 }
