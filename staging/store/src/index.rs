@@ -582,19 +582,11 @@ pub fn scan(
     mut f: impl FnMut(i64, u64, Loc),
 ) -> Result<()> {
     let (field, from, to) = range;
-    let required = crate::plan::required_fields(query.root());
     for (si, seg) in view.segments.iter().enumerate() {
-        if !seg.overlaps(field, from, to) || seg.meta.min_seq > snap {
-            continue;
-        }
-        // Pruning by stats: a field every match needs that no event here has.
-        let lacks = |name: &String| {
-            seg.meta
-                .fields
-                .get(name)
-                .is_none_or(|st| st.types.keys().all(|t| t == "null"))
-        };
-        if required.iter().any(lacks) {
+        if !seg.overlaps(field, from, to)
+            || seg.meta.min_seq > snap
+            || crate::plan::prunes(query.root(), &seg.meta)
+        {
             continue;
         }
         seg.for_each_match(plan, query, range, budget, |row, ts, sq| {

@@ -144,6 +144,83 @@ pub fn required_fields(node: &Node) -> Vec<String> {
     }
 }
 
+/// Whether the segment described by `meta` cannot hold a match of `node`: a clause every
+/// match needs names a field the segment lacks, or compares a number outside the field's
+/// min/max where every value of that field is a number.
+pub fn prunes(node: &Node, meta: &crate::segment::SegmentMeta) -> bool {
+    let lacks = |name: &String| {
+        meta.fields
+            .get(name)
+            .is_none_or(|st| st.types.keys().all(|t| t == "null"))
+    };
+    if required_fields(node).iter().any(lacks) {
+        return true;
+    }
+    let mut clauses = Vec::new();
+    conjuncts(node, &mut clauses);
+    clauses.into_iter().any(|c| outside(c, meta))
+}
+
+fn conjuncts<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
+    match node {
+        Node::And(items) => items.iter().for_each(|n| conjuncts(n, out)),
+        other => out.push(other),
+    }
+}
+
+/// The number of a literal when range pruning on it is exact (see `number_exact`).
+fn prune_number(lit: &Literal) -> Option<f64> {
+    lit.number.filter(|n| number_exact(*n)).map(Number::as_f64)
+}
+
+fn outside(clause: &Node, meta: &crate::segment::SegmentMeta) -> bool {
+    let name = match clause {
+        Node::Equals(Target::Field { name, .. }, _)
+        | Node::Compare(Target::Field { name, .. }, _, _)
+        | Node::Range(Target::Field { name, .. }, _, _) => name,
+        _ => return false,
+    };
+    let Some(st) = meta.fields.get(name) else {
+        return false;
+    };
+    // Only fields whose every value is a number (strings could hold numbers or times).
+    if !st
+        .types
+        .keys()
+        .all(|t| t == "int" || t == "float" || t == "null")
+    {
+        return false;
+    }
+    let (Some(min), Some(max)) = (st.min, st.max) else {
+        return false;
+    };
+    let beyond = |op: CmpOp, x: f64| match op {
+        CmpOp::Gt => max <= x,
+        CmpOp::Ge => max < x,
+        CmpOp::Lt => min >= x,
+        CmpOp::Le => min > x,
+    };
+    match clause {
+        Node::Equals(_, lit) => prune_number(lit).is_some_and(|x| x < min || x > max),
+        Node::Compare(_, op, lit) => prune_number(lit).is_some_and(|x| beyond(*op, x)),
+        Node::Range(_, lo, hi) => {
+            let side = |b: &Option<QBound>, upper: bool| {
+                b.as_ref().is_some_and(|b| {
+                    let op = match (upper, b.inclusive) {
+                        (false, true) => CmpOp::Ge,
+                        (false, false) => CmpOp::Gt,
+                        (true, true) => CmpOp::Le,
+                        (true, false) => CmpOp::Lt,
+                    };
+                    prune_number(&b.value).is_some_and(|x| beyond(op, x))
+                })
+            };
+            side(lo, false) || side(hi, true)
+        }
+        _ => false,
+    }
+}
+
 fn and(parts: Vec<Plan>) -> Plan {
     let mut exact = true;
     let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -539,5 +616,69 @@ mod required_tests {
         assert!(req("NOT a:1").is_empty());
         assert!(req("a:1 OR error").is_empty());
         assert_eq!(req("_exists_:x"), ["x"]);
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::prunes;
+    use crate::segment::{FieldStats, SegmentMeta};
+
+    fn meta() -> SegmentMeta {
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert(
+            "latency".to_owned(),
+            FieldStats {
+                count: 10,
+                types: [("float".to_owned(), 9), ("null".to_owned(), 1)].into(),
+                min: Some(1.0),
+                max: Some(9.5),
+            },
+        );
+        fields.insert(
+            "code".to_owned(),
+            FieldStats {
+                count: 10,
+                types: [("int".to_owned(), 5), ("string".to_owned(), 5)].into(),
+                min: Some(100.0),
+                max: Some(200.0),
+            },
+        );
+        SegmentMeta {
+            id: 1,
+            rows: 10,
+            min_timestamp: 0,
+            max_timestamp: 0,
+            min_ingest_timestamp: 0,
+            max_ingest_timestamp: 0,
+            min_seq: 0,
+            max_seq: 0,
+            wal_last: 0,
+            bytes: 0,
+            raw_bytes: 0,
+            fields,
+        }
+    }
+
+    fn p(q: &str) -> bool {
+        prunes(sluice_query::parse(q).unwrap().root(), &meta())
+    }
+
+    #[test]
+    fn segments_are_pruned_by_field_stats() {
+        assert!(p("missing:1"));
+        assert!(p("error AND _exists_:missing"));
+        assert!(!p("error OR _exists_:missing"));
+        assert!(p("latency:>9.5"));
+        assert!(!p("latency:>=9.5"));
+        assert!(p("latency:<1"));
+        assert!(p("latency:20"));
+        assert!(!p("latency:5"));
+        assert!(p("latency:[10 TO 20]"));
+        assert!(!p("latency:[9 TO 20]"));
+        assert!(p("x AND latency:{9.5 TO *]"));
+        // Strings may hold numbers: never pruned by min/max.
+        assert!(!p("code:>500"));
+        assert!(!p("NOT latency:>100"));
     }
 }

@@ -170,3 +170,16 @@ fn model_seed_2() {
 fn model_seed_3() {
     run(12345, 120);
 }
+
+/// More seeds on demand: `SLUICE_MODEL_SEEDS=50 cargo test --test model soak`.
+#[test]
+fn soak() {
+    let n: u64 = std::env::var("SLUICE_MODEL_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    for seed in 0..n {
+        eprintln!("seed {seed}");
+        run(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1, 120);
+    }
+}
