@@ -309,6 +309,7 @@ impl Index {
         let mut wal = lock(&self.wal);
         let first_id = wal.writer.next_id();
         let result = wal.writer.append_batch(&records);
+        crate::failpoint::hit("append-after-wal");
         let written = (wal.writer.next_id() - first_id) as usize;
         let mut batches = Vec::with_capacity(written);
         let mut rows = 0u64;
@@ -394,6 +395,7 @@ impl Index {
         let dir = self.dir.join("segments").join(&name);
         let meta = segment::build(&dir, id, &events, &seqs, wal_last)?;
         let seg = Arc::new(Segment::open(&dir)?);
+        crate::failpoint::hit("flush-after-build");
         let mut catalog = maint.catalog.clone();
         catalog.segments.push(entry(&meta, &name));
         catalog.next_segment_id = id + 1;
@@ -401,6 +403,7 @@ impl Index {
         catalog.type_conflicts += mem.iter().map(|b| b.conflicts).sum::<u64>();
         catalog.schema = lock(&self.wal).schema.clone();
         catalog.store(&self.dir)?;
+        crate::failpoint::hit("flush-after-catalog");
         let (rows, bytes) = mem
             .iter()
             .fold((0, 0), |(r, b), m| (r + m.events.len() as u64, b + m.bytes));
@@ -483,6 +486,7 @@ impl Index {
             let wal_last = sources.iter().map(|s| s.meta.wal_last).max().unwrap_or(0);
             let meta = segment::build(&dir, id, &refs, &sorted_seqs, wal_last)?;
             let seg = Arc::new(Segment::open(&dir)?);
+            crate::failpoint::hit("merge-after-build");
             let ids: Vec<u64> = sources.iter().map(|s| s.meta.id).collect();
             let mut catalog = maint.catalog.clone();
             let at = catalog
@@ -496,6 +500,7 @@ impl Index {
                 .insert(at.min(catalog.segments.len()), entry(&meta, &name));
             catalog.next_segment_id = id + 1;
             catalog.store(&self.dir)?;
+            crate::failpoint::hit("merge-after-catalog");
             {
                 let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
                 let at = view
@@ -511,6 +516,10 @@ impl Index {
             for s in &sources {
                 s.retire();
             }
+            // Drop them now so the directories go; a crash right after leaves them for the
+            // next open to delete.
+            drop(sources);
+            crate::failpoint::hit("merge-after-retire");
             drop(maint);
             lock(&self.stats).merges += 1;
             done += 1;

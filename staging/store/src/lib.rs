@@ -39,6 +39,7 @@ mod agg;
 mod catalog;
 mod codec;
 mod error;
+mod failpoint;
 mod index;
 mod plan;
 mod rows;
