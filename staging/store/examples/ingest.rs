@@ -174,5 +174,9 @@ fn main() {
             times[2].as_secs_f64() * 1e3
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("KEEP").is_some() {
+        println!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -146,7 +146,13 @@ fn fields_from_vec(v: Vec<(String, Value)>) -> Fields {
 /// they read back as floats); the two kinds JSON lacks are one-key objects, which no field value
 /// can be (objects are flattened, arrays kept as text): `{"t":ns}` for a timestamp, `{"f":"NaN"}`
 /// (or `"inf"`, `"-inf"`) for a non-finite float.
+///
+/// No fields at all is the empty text (not `{}`): most plain-text events have none, and a
+/// column of equal offsets compresses to nothing.
 pub fn fields_to_json(fields: &Fields, out: &mut String) {
+    if fields.is_empty() {
+        return;
+    }
     out.push('{');
     for (i, (name, value)) in fields.iter().enumerate() {
         if i > 0 {
@@ -199,6 +205,9 @@ fn push_json_str(out: &mut String, s: &str) {
 
 /// Reads [`fields_to_json`]'s text; `None` if it is not that form.
 pub fn fields_from_json(text: &str) -> Option<Fields> {
+    if text.is_empty() {
+        return Some(Fields::new());
+    }
     let Json::Object(map) = serde_json::from_str::<Json>(text).ok()? else {
         return None;
     };
@@ -283,6 +292,10 @@ mod tests {
             matches!(fields_from_json(&text).unwrap().get("x"), Some(Value::Float(f)) if f.is_nan())
         );
         assert!(fields_from_json("[1]").is_none());
+        let mut empty = String::new();
+        fields_to_json(&Fields::new(), &mut empty);
+        assert_eq!(empty, "");
+        assert_eq!(fields_from_json(""), Some(Fields::new()));
         assert!(fields_from_json("{\"a\":{\"q\":1}}").is_none());
     }
 }

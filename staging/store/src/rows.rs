@@ -8,7 +8,7 @@
 //! | `level` | Dictionary(Int32, Utf8) | the normalized level name, else the raw string, else null |
 //! | `service`, `host` | Dictionary(Int32, Utf8) | string values, else null |
 //! | `message` | Utf8 | |
-//! | `fields` | Utf8 | every field as JSON text ([`crate::codec::fields_to_json`]) |
+//! | `fields` | Utf8 | every field as JSON text ([`crate::codec::fields_to_json`]; empty for none) |
 //!
 //! `fields` holds all fields (the dictionary columns are derived copies for columnar work), so
 //! an event reads back exactly. Dictionaries are one per file, shared by every batch.
