@@ -23,6 +23,22 @@
 //! object-store tiers (later), or a distributed system (segments and the catalog are files, so
 //! shipping them is left to object storage).
 //!
+//! # Using it
+//!
+//! One [`Store`] per data directory (each index's WAL is locked, so a second process fails to
+//! open it). Every method takes `&self` and blocks (fsync, tantivy, file reads): from async code
+//! call it in `spawn_blocking`. An HTTP ingest answers 200 after [`Store::append`] returns.
+//! Hit ids ([`Hit::id`]) and cursors are opaque strings, valid for their index across restarts.
+//!
+//! # Order and exactness
+//!
+//! Hits are newest first by `(timestamp, seq)`, where `seq` is a per-index sequence number
+//! given at append (WAL record id and position); it survives flushes, merges and restarts, so
+//! it is the stable tie-break (rather than a segment and row, which a merge changes). `total` is
+//! always exact unless `partial`: the index counts what it answers exactly and every other
+//! candidate is checked with `Query::matches`, and the in-memory segment is evaluated with
+//! `Query::matches` directly.
+//!
 //! # On-disk layout
 //!
 //! ```text
