@@ -402,7 +402,65 @@ impl Keys<'_> {
     }
 }
 
-/// Runs `pipe` over the matches of `req` in `index`.
+/// Groups being accumulated, per pipe kind.
+enum State {
+    Stats(BTreeMap<Vec<String>, (Vec<Json>, Acc)>),
+    Timechart(BTreeMap<(i64, String), (Json, Acc)>),
+    Top(BTreeMap<String, (Json, u64)>),
+}
+
+impl State {
+    fn add(
+        &mut self,
+        keys: &mut Keys<'_>,
+        pipe: &Pipe,
+        by: &[&str],
+        ts: i64,
+        loc: Loc,
+    ) -> Result<()> {
+        match (self, pipe) {
+            (State::Stats(groups), Pipe::Stats { aggs, .. }) => {
+                let (key, e) = keys.keys(loc, by)?;
+                let k: Vec<String> = key.iter().map(Json::to_string).collect();
+                let acc = &mut groups.entry(k).or_insert_with(|| (key, Acc::default())).1;
+                match e {
+                    Some(e) => acc.add(&e, aggs),
+                    None => acc.count += 1,
+                }
+            }
+            (
+                State::Timechart(groups),
+                Pipe::Timechart {
+                    interval_ns, aggs, ..
+                },
+            ) => {
+                let bucket = ts.div_euclid(*interval_ns) * interval_ns;
+                let (key, e) = keys.keys(loc, by)?;
+                let key = key.into_iter().next().unwrap_or(Json::Null);
+                let acc = &mut groups
+                    .entry((bucket, key.to_string()))
+                    .or_insert_with(|| (key, Acc::default()))
+                    .1;
+                match e {
+                    Some(e) => acc.add(&e, aggs),
+                    None => acc.count += 1,
+                }
+            }
+            (State::Top(counts), Pipe::Top { .. }) => {
+                let (key, _) = keys.keys(loc, by)?;
+                let key = key.into_iter().next().unwrap_or(Json::Null);
+                if !key.is_null() {
+                    counts.entry(key.to_string()).or_insert((key, 0)).1 += 1;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Runs `pipe` over the matches of `req` in `index`, streaming: each match is folded into
+/// its group as the scan finds it.
 pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult> {
     let view = index.view();
     let plan = index.plan(&req.query);
@@ -411,17 +469,6 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         deadline: req.deadline,
         ..Budget::default()
     };
-    let mut locs: Vec<(i64, Loc)> = Vec::new();
-    scan(
-        &view,
-        &plan,
-        &req.query,
-        (req.time_field, req.from, req.to),
-        index.last_seq(),
-        &mut budget,
-        |ts, _, loc| locs.push((ts, loc)),
-    )?;
-    let matched = locs.len() as u64;
     let (by, aggs): (Vec<&str>, &[Func]) = match pipe {
         Pipe::Stats { aggs, by } => (by.iter().map(String::as_str).collect(), aggs),
         Pipe::Timechart { aggs, by, .. } => (by.iter().map(String::as_str).collect(), aggs),
@@ -433,18 +480,34 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
             && by.iter().all(|f| DICT_FIELDS.contains(f)),
         batch: None,
     };
-    let (columns, rows) = match pipe {
-        Pipe::Stats { aggs, by: names } => {
-            let mut groups: BTreeMap<Vec<String>, (Vec<Json>, Acc)> = BTreeMap::new();
-            for (_, loc) in &locs {
-                let (key, e) = keys.keys(*loc, &by)?;
-                let k: Vec<String> = key.iter().map(Json::to_string).collect();
-                let acc = &mut groups.entry(k).or_insert_with(|| (key, Acc::default())).1;
-                match e {
-                    Some(e) => acc.add(&e, aggs),
-                    None => acc.count += 1,
+    let mut state = match pipe {
+        Pipe::Stats { .. } => State::Stats(BTreeMap::new()),
+        Pipe::Timechart { .. } => State::Timechart(BTreeMap::new()),
+        Pipe::Top { .. } => State::Top(BTreeMap::new()),
+    };
+    let mut matched = 0u64;
+    let mut failed: Option<Error> = None;
+    scan(
+        &view,
+        &plan,
+        &req.query,
+        (req.time_field, req.from, req.to),
+        index.last_seq(),
+        &mut budget,
+        |ts, _, loc| {
+            if failed.is_none() {
+                matched += 1;
+                if let Err(e) = state.add(&mut keys, pipe, &by, ts, loc) {
+                    failed = Some(e);
                 }
             }
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let (columns, rows) = match (state, pipe) {
+        (State::Stats(mut groups), Pipe::Stats { aggs, by: names }) => {
             if names.is_empty() && groups.is_empty() {
                 groups.insert(Vec::new(), (Vec::new(), Acc::default()));
             }
@@ -470,25 +533,7 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
             }
             (columns, rows)
         }
-        Pipe::Timechart {
-            interval_ns,
-            aggs,
-            by: name,
-        } => {
-            let mut groups: BTreeMap<(i64, String), (Json, Acc)> = BTreeMap::new();
-            for (ts, loc) in &locs {
-                let bucket = ts.div_euclid(*interval_ns) * interval_ns;
-                let (key, e) = keys.keys(*loc, &by)?;
-                let key = key.into_iter().next().unwrap_or(Json::Null);
-                let acc = &mut groups
-                    .entry((bucket, key.to_string()))
-                    .or_insert_with(|| (key, Acc::default()))
-                    .1;
-                match e {
-                    Some(e) => acc.add(&e, aggs),
-                    None => acc.count += 1,
-                }
-            }
+        (State::Timechart(groups), Pipe::Timechart { aggs, by: name, .. }) => {
             let mut columns = vec!["_time".to_owned()];
             columns.extend(name.iter().cloned());
             columns.extend(aggs.iter().map(Func::label));
@@ -505,16 +550,7 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
                 .collect();
             (columns, rows)
         }
-        Pipe::Top { n, field } => {
-            let mut counts: BTreeMap<String, (Json, u64)> = BTreeMap::new();
-            for (_, loc) in &locs {
-                let (key, _) = keys.keys(*loc, &by)?;
-                let key = key.into_iter().next().unwrap_or(Json::Null);
-                if key.is_null() {
-                    continue;
-                }
-                counts.entry(key.to_string()).or_insert((key, 0)).1 += 1;
-            }
+        (State::Top(counts), Pipe::Top { n, field }) => {
             let mut v: Vec<(String, (Json, u64))> = counts.into_iter().collect();
             v.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then_with(|| a.0.cmp(&b.0)));
             let rows = v
@@ -524,6 +560,7 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
                 .collect();
             (vec![field.clone(), "count".into()], rows)
         }
+        _ => (Vec::new(), Vec::new()),
     };
     Ok(AggResult {
         columns,

@@ -143,6 +143,9 @@ fn run(seed: u64, steps: usize) {
             check_query(&store, &model, &mut rng, text, steps);
         }
     }
+    if !model.is_empty() {
+        check_pipes(&store, &model);
+    }
     let stats = store.stats("idx").unwrap();
     eprintln!(
         "seed {seed}: {} events, {} segments, {} rows in memory, {} flushes, {} merges, {} replayed",
@@ -154,6 +157,95 @@ fn run(seed: u64, steps: usize) {
         stats.replayed_records
     );
     assert_eq!(stats.mem_rows + stats.segment_rows, model.len() as u64);
+}
+
+/// The model's group key: the value as JSON, `level` names normalized, missing is null.
+fn key(e: &Event, name: &str) -> serde_json::Value {
+    match (name, e.fields.get(name)) {
+        (_, None) => serde_json::Value::Null,
+        ("level", Some(sluice_event::Value::String(s))) => serde_json::Value::String(
+            sluice_event::Level::parse(s).map_or_else(|| s.clone(), |l| l.as_str().to_owned()),
+        ),
+        (_, Some(v)) => sluice_event::value_to_json(v),
+    }
+}
+
+fn check_pipes(store: &Store, model: &[Event]) {
+    use std::collections::BTreeMap;
+    let run = |text: &str| {
+        let (q, at) = sluice_query::parse_until_pipe(text).unwrap();
+        let pipe = sluice_store::parse_pipe(text, at).unwrap();
+        store
+            .aggregate("idx", &SearchRequest::new(q), &pipe)
+            .unwrap()
+    };
+    for (text, query, by) in [
+        (
+            "* | stats count() by level, service",
+            "*",
+            vec!["level", "service"],
+        ),
+        (
+            "status:>=300 | stats count() by host",
+            "status:>=300",
+            vec!["host"],
+        ),
+        ("error | stats count() by level", "error", vec!["level"]),
+    ] {
+        let q = Query::parse(query).unwrap();
+        let mut want: BTreeMap<String, u64> = BTreeMap::new();
+        for e in model.iter().filter(|e| q.matches(*e)) {
+            let k: Vec<serde_json::Value> = by.iter().map(|f| key(e, f)).collect();
+            *want
+                .entry(serde_json::Value::from(k).to_string())
+                .or_default() += 1;
+        }
+        let r = run(text);
+        let got: BTreeMap<String, u64> = r
+            .rows
+            .iter()
+            .map(|row| {
+                let k = serde_json::Value::from(row[..by.len()].to_vec()).to_string();
+                (k, row[by.len()].as_u64().unwrap())
+            })
+            .collect();
+        assert_eq!(got, want, "{text}");
+    }
+    // Sums and top-k against the model.
+    let r = run("* | stats sum(latency), count()");
+    let sum: f64 = model
+        .iter()
+        .filter_map(|e| match e.fields.get("latency") {
+            Some(sluice_event::Value::Float(f)) => Some(*f),
+            _ => None,
+        })
+        .sum();
+    let got = r.rows[0][0].as_f64().unwrap();
+    assert!(
+        (got - sum).abs() <= 1e-6 * sum.abs().max(1.0),
+        "sum {got} vs {sum}"
+    );
+    assert_eq!(r.rows[0][1].as_u64().unwrap(), model.len() as u64);
+    let r = run("* | top 2 service");
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for e in model {
+        if let Some(sluice_event::Value::String(s)) = e.fields.get("service") {
+            *counts.entry(s.clone()).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let got: Vec<(String, u64)> = r
+        .rows
+        .iter()
+        .map(|row| {
+            (
+                row[0].as_str().unwrap().to_owned(),
+                row[1].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, v.into_iter().take(2).collect::<Vec<_>>());
 }
 
 #[test]
