@@ -141,6 +141,37 @@ pub fn parse_query_time(text: &str) -> Option<i64> {
     parse_rfc3339(text)
 }
 
+/// A time as an API takes it: what [`parse_query_time`] reads, or `now`
+/// with an optional offset (`now-1h`, `now+30m`, `now-7d`; units `ms`, `s`,
+/// `m`, `h`, `d`, `w`), relative to `now` (ns since the epoch).
+pub fn parse_time_at(text: &str, now: i64) -> Option<i64> {
+    let text = text.trim();
+    let Some(rest) = text.strip_prefix("now") else {
+        return parse_query_time(text);
+    };
+    if rest.is_empty() {
+        return Some(now);
+    }
+    let (sign, rest) = match rest.as_bytes()[0] {
+        b'-' => (-1, &rest[1..]),
+        b'+' => (1, &rest[1..]),
+        _ => return None,
+    };
+    let split = rest.find(|c: char| !c.is_ascii_digit())?;
+    let (amount, unit) = rest.split_at(split);
+    let amount: i64 = amount.parse().ok()?;
+    let unit_ns: i64 = match unit {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        "w" => 7 * 86_400_000_000_000,
+        _ => return None,
+    };
+    now.checked_add(sign * amount.checked_mul(unit_ns)?)
+}
+
 /// Reads RFC 3339 (`2024-05-01T12:00:00.250Z`, `2024-05-01T14:00:00+02:00`)
 /// into ns since the epoch. Leniencies: a date alone is midnight UTC, the
 /// seconds may be left out, a space or `t` may separate date and time, and a
@@ -237,6 +268,32 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_times_take_now_with_offsets() {
+        let now = 1_700_000_000_000_000_000;
+        let h = 3_600_000_000_000;
+        assert_eq!(parse_time_at("now", now), Some(now));
+        assert_eq!(parse_time_at("now-1h", now), Some(now - h));
+        assert_eq!(parse_time_at(" now+30m ", now), Some(now + h / 2));
+        assert_eq!(parse_time_at("now-7d", now), Some(now - 168 * h));
+        assert_eq!(parse_time_at("now-2w", now), Some(now - 336 * h));
+        assert_eq!(parse_time_at("now-250ms", now), Some(now - 250_000_000));
+        assert_eq!(parse_time_at("1700000000000", now), Some(now));
+        assert_eq!(parse_time_at("2023-11-14T22:13:20Z", now), Some(now));
+        for bad in [
+            "now-",
+            "now-1",
+            "now-1y",
+            "now*2",
+            "nowish",
+            "now--1h",
+            "yesterday",
+        ] {
+            assert_eq!(parse_time_at(bad, now), None, "{bad}");
+        }
+        assert_eq!(parse_time_at("now-99999999999999w", now), None, "overflow");
+    }
 
     #[test]
     fn tokens_split_on_punctuation_and_keep_underscores() {
