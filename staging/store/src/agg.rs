@@ -434,7 +434,7 @@ impl State {
                     interval_ns, aggs, ..
                 },
             ) => {
-                let bucket = ts.div_euclid(*interval_ns) * interval_ns;
+                let bucket = ts.saturating_sub(ts.rem_euclid(*interval_ns));
                 let (key, e) = keys.keys(loc, by)?;
                 let key = key.into_iter().next().unwrap_or(Json::Null);
                 let acc = &mut groups

@@ -623,7 +623,7 @@ pub fn scan(
                 TimeField::Timestamp => e.timestamp,
                 TimeField::IngestTimestamp => e.ingest_timestamp,
             };
-            if t >= from && t < to && query.matches(e) {
+            if t >= from && (t < to || to == i64::MAX) && query.matches(e) {
                 f(e.timestamp, sq, Loc::Mem(bi, i));
             }
         }

@@ -23,7 +23,7 @@ pub struct SearchRequest {
     pub query: Query,
     /// Inclusive lower bound on `time_field`, ns.
     pub from: i64,
-    /// Exclusive upper bound on `time_field`, ns.
+    /// Exclusive upper bound on `time_field`, ns; `i64::MAX` is no upper bound.
     pub to: i64,
     pub time_field: TimeField,
     /// Hits per page.

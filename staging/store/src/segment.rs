@@ -294,7 +294,7 @@ impl Segment {
         self.retired.store(true, Ordering::SeqCst);
     }
 
-    /// Whether any event can be in `[from, to)` of `field`.
+    /// Whether any event can be in `[from, to)` of `field` (`to == i64::MAX`: no upper bound).
     pub fn overlaps(&self, field: TimeField, from: i64, to: i64) -> bool {
         let (min, max) = match field {
             TimeField::Timestamp => (self.meta.min_timestamp, self.meta.max_timestamp),
@@ -303,7 +303,7 @@ impl Segment {
                 self.meta.max_ingest_timestamp,
             ),
         };
-        self.meta.rows > 0 && max >= from && min < to
+        self.meta.rows > 0 && max >= from && (min < to || to == i64::MAX)
     }
 
     /// Calls `f(row, timestamp, seq)` for every event of the segment that matches `query`
@@ -329,7 +329,7 @@ impl Segment {
                 self.meta.max_ingest_timestamp,
             ),
         };
-        let inside = min >= from && max < to;
+        let inside = min >= from && (max < to || to == i64::MAX);
         let base: Box<dyn tantivy::query::Query> = match &plan.q {
             crate::plan::Q::All => Box::new(tantivy::query::AllQuery),
             crate::plan::Q::None => return Ok(()),
@@ -340,7 +340,11 @@ impl Segment {
         } else {
             let range = RangeQuery::new(
                 std::ops::Bound::Included(Term::from_field_i64(tfield, from)),
-                std::ops::Bound::Excluded(Term::from_field_i64(tfield, to)),
+                if to == i64::MAX {
+                    std::ops::Bound::Unbounded
+                } else {
+                    std::ops::Bound::Excluded(Term::from_field_i64(tfield, to))
+                },
             );
             Box::new(BooleanQuery::new(vec![
                 (Occur::Must, base),

@@ -737,3 +737,52 @@ fn big_batches_split_and_huge_events_are_refused() {
     ));
     assert_eq!(total(&store, "big", "small"), 0);
 }
+
+/// Extreme times and bad input never panic.
+#[test]
+fn extreme_values_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let mut events = Vec::new();
+    for ts in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
+        let mut e = Event::new("edge");
+        e.timestamp = ts;
+        e.ingest_timestamp = ts;
+        e.fields.insert("n", i64::MIN);
+        e.fields.insert("f", f64::MAX);
+        events.push(e);
+    }
+    store.append("x", &events).unwrap();
+    for flushed in [false, true] {
+        if flushed {
+            store.flush("x").unwrap();
+        }
+        for text in [
+            "* | timechart 7ms count()",
+            "* | timechart 1d count() by n",
+            "* | stats avg(f), sum(f), p99(n) by f",
+        ] {
+            let (q, at) = sluice_query::parse_until_pipe(text).unwrap();
+            let pipe = parse_pipe(text, at).unwrap();
+            let r = store.aggregate("x", &SearchRequest::new(q), &pipe).unwrap();
+            assert!(!r.rows.is_empty(), "{text}");
+        }
+        let mut req = SearchRequest::new(Query::parse("n:<0 AND f:>1e300").unwrap());
+        req.limit = 3;
+        let mut seen = 0;
+        loop {
+            let r = store.search("x", &req).unwrap();
+            assert_eq!(r.total, 6);
+            seen += r.hits.len();
+            match r.next_cursor {
+                Some(c) => req.cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, 6);
+        req.from = 5;
+        req.to = -5;
+        req.cursor = None;
+        assert_eq!(store.search("x", &req).unwrap().total, 0);
+    }
+}
