@@ -350,6 +350,13 @@ impl Index {
         Ok(Some((seq(first_id, 0), last.unwrap_or(0))))
     }
 
+    /// Whether memory is so far past the flush thresholds (4x) that appends should wait for
+    /// a flush: backpressure when ingest outruns indexing.
+    pub fn over_memory(&self) -> bool {
+        self.mem_rows.load(Ordering::SeqCst) >= 4 * self.opts.flush_rows as u64
+            || self.mem_bytes.load(Ordering::SeqCst) >= 4 * self.opts.flush_bytes as u64
+    }
+
     /// Syncs the WAL (for the interval policy, when appends stop).
     pub fn sync_wal(&self) -> Result<()> {
         lock(&self.wal).writer.sync().map_err(|e| self.wal_error(e))

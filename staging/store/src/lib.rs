@@ -103,7 +103,8 @@ impl SyncMode {
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
     pub sync: SyncMode,
-    /// Flush the in-memory segment at this many rows ...
+    /// Flush the in-memory segment at this many rows ... (at 4x this, or 4x `flush_bytes`,
+    /// `append` flushes itself: backpressure)
     pub flush_rows: usize,
     /// ... or this many (encoded) bytes ...
     pub flush_bytes: usize,
@@ -259,11 +260,14 @@ impl Store {
     pub fn append(&self, index: &str, events: &[Event]) -> Result<usize> {
         let idx = self.index_or_create(index)?;
         idx.append(events)?;
-        if self.inner.opts.background {
+        if self.inner.opts.background && !idx.over_memory() {
             if idx.flush_due() {
                 self.inner.wake.notify_all();
             }
         } else if idx.flush_due() {
+            // Inline: without a background thread, or as backpressure when memory holds four
+            // times the flush threshold (the events are durable already; this only slows the
+            // caller down to the indexing rate).
             idx.flush()?;
         }
         Ok(events.len())
