@@ -130,7 +130,7 @@ impl Default for StoreOptions {
             flush_rows: 100_000,
             flush_bytes: 64 << 20,
             flush_interval: Duration::from_secs(10),
-            merge_target_rows: 2_000_000,
+            merge_target_rows: 1_000_000,
             merge_min_segments: 8,
             background: true,
             wal_segment_bytes: 64 << 20,
