@@ -1,0 +1,284 @@
+//! The HTTP API over a real store, with real Loghub lines: totals equal a
+//! token-level ground truth computed here, pages cover every hit once,
+//! errors point at the query column.
+
+use serde_json::Value as Json;
+use sluice_server::{serve, ServerOptions};
+use sluice_store::{Store, StoreOptions};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+struct Server {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+fn start(options: ServerOptions) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    runtime.spawn(serve(store, options, listener, shutdown));
+    Server {
+        addr,
+        stop,
+        runtime,
+        _dir: dir,
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        let _ = &self.runtime;
+    }
+}
+
+/// One HTTP/1.1 request; the status and the body as JSON.
+fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Json) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Json::Null))
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn search(s: &Server, index: &str, q: &str, extra: &str) -> (u16, Json) {
+    let target = format!("/api/v1/search?index={index}&q={}{extra}", encode(q));
+    request(s.addr, "GET", &target, "text/plain", b"")
+}
+
+fn lines(system: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../../shared/data/loghub/{system}_2k.log"));
+    String::from_utf8_lossy(&std::fs::read(&path).unwrap())
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The tokens a user would expect: runs of ASCII letters and digits, lower-cased.
+fn tokens(line: &str) -> Vec<String> {
+    line.to_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn has(line: &str, word: &str) -> bool {
+    tokens(line).iter().any(|t| t == word)
+}
+
+fn has_phrase(line: &str, phrase: &str) -> bool {
+    let (t, w) = (tokens(line), tokens(phrase));
+    t.windows(w.len()).any(|win| win == w.as_slice())
+}
+
+#[test]
+fn totals_match_the_ground_truth_on_loghub_lines() {
+    let s = start(ServerOptions::default());
+    let mut all = std::collections::HashMap::new();
+    for system in ["Apache", "OpenSSH", "Linux"] {
+        let lines = lines(system);
+        let body = lines.join("\n") + "\n";
+        let (status, reply) = request(
+            s.addr,
+            "POST",
+            &format!("/api/v1/ingest?index={}", system.to_lowercase()),
+            "text/plain",
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["accepted"], lines.len());
+        all.insert(system.to_lowercase(), lines);
+    }
+    type Pred = fn(&str) -> bool;
+    let cases: [(&str, &str, Pred); 9] = [
+        ("apache", "scoreboard", |l| has(l, "scoreboard")),
+        ("apache", "\"error state\"", |l| {
+            has_phrase(l, "error state")
+        }),
+        ("apache", "child AND NOT scoreboard", |l| {
+            has(l, "child") && !has(l, "scoreboard")
+        }),
+        ("apache", "workerEnv OR scoreboard", |l| {
+            has(l, "workerenv") || has(l, "scoreboard")
+        }),
+        ("openssh", "\"Failed password\"", |l| {
+            has_phrase(l, "failed password")
+        }),
+        ("openssh", "preauth", |l| has(l, "preauth")),
+        ("openssh", "\"invalid user\" AND admin", |l| {
+            has_phrase(l, "invalid user") && has(l, "admin")
+        }),
+        ("linux", "authentication AND failure", |l| {
+            has(l, "authentication") && has(l, "failure")
+        }),
+        ("linux", "(session OR connection) AND NOT closed", |l| {
+            (has(l, "session") || has(l, "connection")) && !has(l, "closed")
+        }),
+    ];
+    for (index, q, pred) in cases {
+        let want = all[index].iter().filter(|l| pred(l)).count() as u64;
+        let (status, reply) = search(&s, index, q, "&from=now-7d&to=now%2B1d&limit=1");
+        assert_eq!(status, 200, "{q}: {reply}");
+        assert_eq!(reply["total"], want, "{index} {q}");
+        assert_eq!(reply["partial"], false);
+        assert!(want == 0 || reply["hits"].as_array().unwrap().len() == 1);
+    }
+
+    // Pages of 700 cover every hit once, newest first.
+    let (_, first) = search(&s, "linux", "*", "&limit=700");
+    assert_eq!(first["total"], 2000);
+    let mut seen = std::collections::HashSet::new();
+    let mut page = first;
+    loop {
+        for hit in page["hits"].as_array().unwrap() {
+            assert!(
+                seen.insert(hit["_id"].as_str().unwrap().to_owned()),
+                "a hit twice"
+            );
+        }
+        let Some(cursor) = page["next_cursor"].as_str() else {
+            break;
+        };
+        page = search(
+            &s,
+            "linux",
+            "*",
+            &format!("&limit=700&cursor={}", encode(cursor)),
+        )
+        .1;
+    }
+    assert_eq!(seen.len(), 2000);
+
+    // Searchable at once, and an aggregation pipe.
+    let (status, _) = request(
+        s.addr,
+        "POST",
+        "/api/v1/ingest?index=linux",
+        "application/x-ndjson",
+        b"{\"message\":\"probe zq42\",\"level\":\"ERROR\"}\n",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(search(&s, "linux", "zq42", "").1["total"], 1);
+    let (status, agg) = search(&s, "linux", "zq42 | stats count() by level", "");
+    assert_eq!(status, 200, "{agg}");
+    assert_eq!(agg["matched"], 1);
+}
+
+#[test]
+fn errors_name_what_is_wrong() {
+    let s = start(ServerOptions {
+        max_body_bytes: 1024,
+        ..ServerOptions::default()
+    });
+    let (status, reply) = search(&s, "app", "level:ERROR AND (", "");
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["column"], 18, "{reply}");
+    let (status, reply) = search(&s, "app", "x | stats bogus()", "");
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply["column"].as_u64().is_some(), "{reply}");
+    assert_eq!(search(&s, "Bad/Name", "x", "").0, 400);
+    assert_eq!(search(&s, "app", "x", "&from=yesterday").0, 400);
+    assert_eq!(search(&s, "app", "x", "&limit=many").0, 400);
+    let (status, _) = search(&s, "nothing_here", "x", "");
+    assert!(status == 404 || status == 200, "{status}");
+    assert_eq!(
+        request(
+            s.addr,
+            "POST",
+            "/api/v1/ingest?index=app",
+            "text/plain",
+            &[b'x'; 4096]
+        )
+        .0,
+        413
+    );
+    assert_eq!(
+        request(s.addr, "POST", "/api/v1/ingest", "text/plain", b"x\n").0,
+        400
+    );
+    assert_eq!(
+        request(s.addr, "GET", "/api/v1/ingest?index=app", "text/plain", b"").0,
+        405
+    );
+    assert_eq!(request(s.addr, "GET", "/nope", "text/plain", b"").0, 404);
+    assert_eq!(request(s.addr, "GET", "/health", "text/plain", b"").0, 200);
+}
+
+#[test]
+fn context_gives_the_lines_around_a_hit_from_the_same_source() {
+    let s = start(ServerOptions::default());
+    let body: String = (0..50)
+        .map(|i| format!("{{\"message\":\"line {i}\",\"source\":\"a.log\",\"timestamp\":\"2024-05-01T00:00:{:02}Z\"}}\n", i % 60))
+        .collect();
+    assert_eq!(
+        request(
+            s.addr,
+            "POST",
+            "/api/v1/ingest?index=ctx",
+            "application/x-ndjson",
+            body.as_bytes()
+        )
+        .0,
+        200
+    );
+    let (_, found) = search(&s, "ctx", "\"line 20\"", "");
+    let id = found["hits"][0]["_id"].as_str().unwrap().to_owned();
+    let (status, ctx) = request(
+        s.addr,
+        "GET",
+        &format!("/api/v1/context/{}?index=ctx&before=2&after=2", encode(&id)),
+        "text/plain",
+        b"",
+    );
+    assert_eq!(status, 200, "{ctx}");
+    let messages = |key: &str| -> Vec<String> {
+        ctx[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["message"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(messages("before"), ["line 18", "line 19"]);
+    assert_eq!(ctx["hit"]["message"], "line 20");
+    assert_eq!(messages("after"), ["line 21", "line 22"]);
+}
