@@ -64,7 +64,7 @@ mod search;
 mod segment;
 mod tokenizer;
 
-pub use agg::{parse_pipe, AggResult, Pipe};
+pub use agg::{parse_pipe, AggResult, Func, Pipe};
 pub use catalog::{Catalog, Entry as CatalogEntry};
 pub use error::{Error, Result};
 pub use index::IndexStats;
