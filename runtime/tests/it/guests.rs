@@ -480,6 +480,24 @@ fn python_csv_parser_keeps_other_fields_and_refuses_bad_config_by_key() {
         [(1, "column `ok`: `maybe` is not a boolean".to_owned())]
     );
 
+    let info = sluice::plugin::transform::describe(engine(), "parse", &pre(&plugin)).unwrap();
+    let keys: Vec<(&str, bool)> = info
+        .config_keys
+        .iter()
+        .map(|k| (k.name.as_str(), k.required))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("columns", true),
+            ("delimiter", false),
+            ("types", false),
+            ("prefix", false),
+            ("skip_header", false)
+        ]
+    );
+    assert_eq!(info.outputs, ["errors"]);
+
     for (config, key) in [
         ("{}", Some("columns")),
         (r#"{"columns": []}"#, Some("columns")),
