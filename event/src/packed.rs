@@ -399,7 +399,11 @@ impl PackedBatch {
             out.extend(bytes);
         };
         column(self.arena.len(), &mut self.arena.iter().copied());
-        for c in [&self.timestamps, &self.ingest_timestamps, &self.field_numbers] {
+        for c in [
+            &self.timestamps,
+            &self.ingest_timestamps,
+            &self.field_numbers,
+        ] {
             column(c.len(), &mut c.iter().flat_map(|v| v.to_le_bytes()));
         }
         for c in [
@@ -413,7 +417,10 @@ impl PackedBatch {
         ] {
             column(c.len(), &mut c.iter().flat_map(|v| v.to_le_bytes()));
         }
-        column(self.field_kinds.len(), &mut self.field_kinds.iter().copied());
+        column(
+            self.field_kinds.len(),
+            &mut self.field_kinds.iter().copied(),
+        );
     }
 
     /// Reads what [`PackedBatch::to_bytes`] wrote. The columns' contents
@@ -553,7 +560,10 @@ mod tests {
         packed.to_bytes(&mut bytes);
         assert_eq!(PackedBatch::from_bytes(&bytes).unwrap(), packed);
         for cut in 0..bytes.len() {
-            assert!(PackedBatch::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                PackedBatch::from_bytes(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);

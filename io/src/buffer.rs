@@ -579,10 +579,14 @@ mod tests {
             events
         }
 
-        /// Stops with the sink down: what the buffer holds stays on disk.
+        /// Stops with the sink down, as a sink that gives up does: it
+        /// fails what was handed to it, so all of it stays on disk.
         async fn crash(mut self) {
             self.input.take();
-            drop(self.buffer.output);
+            self.buffer.output.close();
+            while let Some(batch) = self.buffer.output.recv().await {
+                batch.acks.fail();
+            }
             self.buffer.task.await.unwrap().unwrap();
         }
     }
