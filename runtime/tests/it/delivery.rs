@@ -1,11 +1,10 @@
 //! Delivery across crashes: `sluice run` killed with SIGKILL again and again
 //! under load must still deliver every input line at least once.
 
-use super::sluice;
+use super::run_logged as start;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// The contract pipeline: file → builtin:json → file, with errors
@@ -32,21 +31,6 @@ path = "{dir}/out.ndjson"
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn start(pipeline: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    sluice()
-        .arg("run")
-        .arg(pipeline)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
 
 /// (file, n) of every line of the sink's output; every line must be a

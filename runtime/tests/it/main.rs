@@ -49,3 +49,19 @@ pub fn sluice() -> std::process::Command {
     );
     cmd
 }
+
+/// `sluice run pipeline` in the background, its log appended to `log`.
+pub fn run_logged(pipeline: &std::path::Path, log: &std::path::Path) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    sluice()
+        .arg("run")
+        .arg(pipeline)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}

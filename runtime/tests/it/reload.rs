@@ -2,11 +2,11 @@
 //! 200 ms under load loses and duplicates nothing; invalid changes are
 //! refused; a changed topology restarts the pipeline without loss.
 
-use super::sluice;
+use super::run_logged as start;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// file → json → enrich (version = `version`) → file.
@@ -40,17 +40,6 @@ fn replace(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
-}
-
-fn start(pipeline: &Path, log: &Path) -> Child {
-    let log = std::fs::File::create(log).unwrap();
-    sluice()
-        .arg("run")
-        .arg(pipeline)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
 
 /// (n, version) of each output line, in order.
