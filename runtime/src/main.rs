@@ -53,6 +53,18 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the store and its query API: `POST /api/v1/ingest?index=I` (plain
+    /// lines, NDJSON or a JSON array; answered once the index's WAL holds
+    /// the events), `GET /api/v1/search`, `GET /api/v1/context/{id}`,
+    /// `GET /health`.
+    Serve {
+        /// Where the indexes live (`<data-dir>/<index>/`).
+        #[arg(long, default_value = ".sluice/store")]
+        data_dir: PathBuf,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7280")]
+        listen: std::net::SocketAddr,
+    },
     /// Inspect or repair a disk buffer (a `sluice-wal` directory).
     Buffer {
         #[command(subcommand)]
@@ -87,6 +99,7 @@ fn main() -> ExitCode {
         Command::Test { files } => test(&files),
         Command::Plugins { json } => plugins(json),
         Command::Buffer { action } => buffer(action),
+        Command::Serve { data_dir, listen } => serve(&data_dir, listen),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -333,6 +346,43 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+fn serve(data_dir: &Path, listen: std::net::SocketAddr) -> Result<()> {
+    let started = std::time::Instant::now();
+    let store = sluice_store::Store::open(data_dir, sluice_store::StoreOptions::default())
+        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        indexes = store.indexes().len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "store open"
+    );
+    let store = Arc::new(store);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(async move {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            tracing::info!(%listen, "serving the query API");
+            let (stop, shutdown) = watch::channel(false);
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("shutting down");
+                let _ = stop.send(true);
+            });
+            sluice_server::serve(
+                store,
+                sluice_server::ServerOptions::default(),
+                listener,
+                shutdown,
+            )
+            .await;
+            Ok(())
+        })
 }
 
 fn buffer(action: BufferAction) -> Result<()> {

@@ -486,6 +486,13 @@ impl BuiltPipeline {
                 SinkKind::File(c) => tasks.spawn(async move {
                     (name, sinks::file::run(c, ctx).await.map_err(Into::into))
                 }),
+                SinkKind::Store(c) => {
+                    let data_dir = pipeline.data_dir.clone();
+                    tasks.spawn(async move {
+                        let stored = sinks::store::run(c, data_dir, ctx).await;
+                        (name, stored.map_err(Into::into))
+                    })
+                }
                 SinkKind::Capture(captured) => {
                     tasks.spawn(async move { (name, capture(ctx, captured).await) })
                 }

@@ -6,6 +6,7 @@
 pub mod blackhole;
 pub mod console;
 pub mod file;
+pub mod store;
 
 use crate::Batch;
 use std::path::PathBuf;
@@ -117,6 +118,12 @@ pub enum SinkError {
         path: PathBuf,
         #[source]
         error: std::io::Error,
+    },
+    #[error("sink {sink}: {error}")]
+    Store {
+        sink: String,
+        #[source]
+        error: sluice_store::Error,
     },
     #[error("sink {sink}: {error}")]
     Batch {

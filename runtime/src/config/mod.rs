@@ -10,7 +10,10 @@ mod parse;
 pub use parse::load;
 
 use crate::plugin::transform::{Grants, TransformLimits};
-use sluice_io::sinks::{blackhole::BlackholeConfig, console::ConsoleConfig, file::FileSinkConfig};
+use sluice_io::sinks::{
+    blackhole::BlackholeConfig, console::ConsoleConfig, file::FileSinkConfig,
+    store::StoreSinkConfig,
+};
 use sluice_io::sources::{
     demo::DemoConfig, file::FileConfig, http::HttpConfig, stdin::StdinConfig,
 };
@@ -146,6 +149,7 @@ pub enum SinkKind {
     Console(ConsoleConfig),
     File(FileSinkConfig),
     Blackhole(BlackholeConfig),
+    Store(StoreSinkConfig),
     /// Keeps what arrives in memory: what `sluice test` puts in place of a
     /// sink. Not a TOML `type`.
     Capture(Captured),

@@ -325,20 +325,19 @@ impl<'a> Cx<'a> {
             _ => None,
         };
         let (span, kind): (_, String) =
-            self.require(&mut stage, "type", "one of console, file, blackhole")?;
+            self.require(&mut stage, "type", "one of console, file, store, blackhole")?;
         let kind = match kind.as_str() {
             "console" => SinkKind::Console(self.rest(stage)?),
             "file" => SinkKind::File(self.rest(stage)?),
             "blackhole" => SinkKind::Blackhole(self.rest(stage)?),
-            other => {
-                return Err(self.error_at(
-                    span,
-                    Some(format!("sinks.{name}.type")),
-                    format!(
-                        "unknown sink type `{other}`; expected one of console, file, blackhole"
-                    ),
-                ))
-            }
+            "store" => SinkKind::Store(self.rest(stage)?),
+            other => return Err(self.error_at(
+                span,
+                Some(format!("sinks.{name}.type")),
+                format!(
+                    "unknown sink type `{other}`; expected one of console, file, store, blackhole"
+                ),
+            )),
         };
         Ok(SinkStage {
             name,

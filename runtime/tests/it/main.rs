@@ -11,6 +11,7 @@ mod isolation;
 mod loghub;
 mod pipelines;
 mod reload;
+mod serve;
 
 use sluice::plugin::transform::{Grants, TransformLimits, TransformPlugin};
 use sluice::plugin::PluginEngine;

@@ -85,7 +85,7 @@ fn search(s: &Server, index: &str, q: &str, extra: &str) -> (u16, Json) {
 
 fn lines(system: &str) -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../../../shared/data/loghub/{system}_2k.log"));
+        .join(format!("../../shared/data/loghub/{system}_2k.log"));
     String::from_utf8_lossy(&std::fs::read(&path).unwrap())
         .lines()
         .map(str::to_owned)

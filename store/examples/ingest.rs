@@ -49,7 +49,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let repeat: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let batch: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/loghub");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub");
     let mut lines = Vec::new();
     for s in SYSTEMS {
         let bytes = std::fs::read(root.join(format!("{s}_2k.log"))).expect("loghub file");

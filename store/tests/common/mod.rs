@@ -5,7 +5,7 @@ use sluice_event::{Event, Value};
 use std::path::PathBuf;
 
 pub fn loghub_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/loghub")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub")
 }
 
 /// The lines of `<name>_2k.log` (invalid UTF-8 replaced).

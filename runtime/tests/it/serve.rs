@@ -1,0 +1,86 @@
+//! `sluice serve` as a user runs it: ingest over HTTP, search, and every
+//! acknowledged line surviving a kill -9.
+
+use super::sluice;
+use serde_json::Value as Json;
+use std::io::{Read, Write};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn request(port: u16, method: &str, target: &str, body: &[u8]) -> Option<(u16, Json)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    stream.write_all(body).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1;
+    Some((status, serde_json::from_str(body).unwrap_or(Json::Null)))
+}
+
+fn start(data: &std::path::Path, port: u16) -> Child {
+    let child = sluice()
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while request(port, "GET", "/health", b"").is_none() {
+        assert!(Instant::now() < deadline, "no /health");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn total(port: u16, index: &str, q: &str) -> Json {
+    let q: String = q
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let target = format!("/api/v1/search?index={index}&q={q}&from=now-7d&to=now%2B1d&limit=1");
+    let (status, body) = request(port, "GET", &target, b"").unwrap();
+    assert_eq!(status, 200, "{body}");
+    body["total"].clone()
+}
+
+#[test]
+fn serve_ingests_searches_and_keeps_acknowledged_lines_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = start(dir.path(), port);
+    let log = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub/OpenSSH_2k.log"),
+    )
+    .unwrap();
+    let (status, reply) = request(port, "POST", "/api/v1/ingest?index=ssh", &log).unwrap();
+    assert_eq!((status, reply["accepted"].as_u64()), (200, Some(2000)));
+    let text = String::from_utf8_lossy(&log).to_lowercase();
+    let want = text.lines().filter(|l| l.contains("failed password")).count();
+    assert_eq!(total(port, "ssh", "\"Failed password\""), want);
+
+    let lines: String = (0..3000).map(|i| format!("crashprobe line {i}\n")).collect();
+    let (status, _) = request(port, "POST", "/api/v1/ingest?index=crash", lines.as_bytes()).unwrap();
+    assert_eq!(status, 200);
+    child.kill().unwrap(); // SIGKILL right after the answer
+    child.wait().unwrap();
+    let mut child = start(dir.path(), port);
+    assert_eq!(total(port, "crash", "crashprobe"), 3000);
+    assert_eq!(total(port, "ssh", "\"Failed password\""), want);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
