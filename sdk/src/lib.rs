@@ -48,7 +48,10 @@ pub use sluice_event::{
     value_from_json, Event, Fields, Level, Value,
 };
 
-use sluice_event::packed::{PackedBatch, PackedError};
+use sluice_event::packed::{
+    PackedBatch, PackedError, KIND_BOOL, KIND_FLOAT, KIND_INT, KIND_NULL, KIND_STRING,
+    KIND_TIMESTAMP,
+};
 
 /// A batch from the host, checked and read in place.
 pub type Batch<'a> = sluice_event::packed::Checked<'a>;
@@ -101,6 +104,11 @@ pub struct Output {
     errors: Vec<(u32, String)>,
     /// The first event that could not be encoded (a batch over 4 GiB).
     encode_error: Option<PackedError>,
+    /// For a [`Transform::KEEP_INPUT_TEXT`] plugin: the address and length
+    /// of the input batch's arena, whose copy starts this output's arena.
+    input: Option<(usize, usize)>,
+    /// Text placed once this batch (field names): address, length, offset.
+    placed: Vec<(usize, usize, u32)>,
 }
 
 impl Output {
@@ -109,6 +117,97 @@ impl Output {
             batch: PackedBatch::with_capacity(n, 384),
             ..Output::default()
         }
+    }
+
+    /// The output for `input` that `plugin`'s `process_batch` gets: for a
+    /// [`Transform::KEEP_INPUT_TEXT`] plugin, its arena starts with a copy
+    /// of the input's text.
+    fn for_input<T: Transform>(input: &PackedBatch) -> Self {
+        let mut out = Output::with_capacity(input.len());
+        if T::KEEP_INPUT_TEXT {
+            out.batch.arena.reserve(input.arena.len());
+            out.batch.arena.extend_from_slice(&input.arena);
+            out.input = Some((input.arena.as_ptr() as usize, input.arena.len()));
+        }
+        out
+    }
+
+    /// The span of `text` in the arena: where it already is when it lies
+    /// in the input (whose copy starts the arena), else a copy at the end.
+    fn place(&mut self, text: &str) -> Result<(u32, u32), PackedError> {
+        let len = u32::try_from(text.len()).map_err(|_| PackedError::TooLarge)?;
+        if let Some((base, input_len)) = self.input {
+            let at = (text.as_ptr() as usize).wrapping_sub(base);
+            if at <= input_len && text.len() <= input_len - at {
+                // The copy has the same bytes at the same offsets.
+                return Ok((at as u32, len));
+            }
+        }
+        let offset = u32::try_from(self.batch.arena.len()).map_err(|_| PackedError::TooLarge)?;
+        offset.checked_add(len).ok_or(PackedError::TooLarge)?;
+        self.batch.arena.extend_from_slice(text.as_bytes());
+        Ok((offset, len))
+    }
+
+    /// [`Output::place`] for text that recurs on every row (field names):
+    /// placed once per batch.
+    fn place_name(&mut self, name: &str) -> Result<(u32, u32), PackedError> {
+        let key = (name.as_ptr() as usize, name.len());
+        let arena = &self.batch.arena;
+        if let Some(&(_, _, offset)) = self.placed.iter().find(|&&(a, l, o)| {
+            // The same address may hold other text later: compare the bytes.
+            (a, l) == key && &arena[o as usize..o as usize + l] == name.as_bytes()
+        }) {
+            return Ok((offset, key.1 as u32));
+        }
+        let span = self.place(name)?;
+        if self.placed.len() < 64 {
+            self.placed.push((key.0, key.1, span.0));
+        }
+        Ok(span)
+    }
+
+    /// Appends an event given by its parts, its text placed by
+    /// [`Output::place`] (see [`Transform::KEEP_INPUT_TEXT`]).
+    fn push_placed<'v>(
+        &mut self,
+        timestamp: i64,
+        ingest_timestamp: i64,
+        message: &str,
+        fields: impl Iterator<Item = (&'v str, ValueRef<'v>)>,
+    ) -> Result<(), PackedError> {
+        if self.input.is_none() {
+            return self
+                .batch
+                .push_parts(timestamp, ingest_timestamp, message, fields);
+        }
+        let (message_offset, message_len) = self.place(message)?;
+        let before = self.batch.field_kinds.len();
+        for (name, value) in fields {
+            let (name_offset, name_len) = self.place_name(name)?;
+            let (kind, number, (text_offset, text_len)) = match value {
+                ValueRef::Null => (KIND_NULL, 0, (0, 0)),
+                ValueRef::Bool(b) => (KIND_BOOL, b as i64, (0, 0)),
+                ValueRef::Int(i) => (KIND_INT, i, (0, 0)),
+                ValueRef::Float(f) => (KIND_FLOAT, f.to_bits() as i64, (0, 0)),
+                ValueRef::Str(s) => (KIND_STRING, 0, self.place(s)?),
+                ValueRef::Timestamp(t) => (KIND_TIMESTAMP, t, (0, 0)),
+            };
+            let b = &mut self.batch;
+            b.field_name_offsets.push(name_offset);
+            b.field_name_lens.push(name_len);
+            b.field_kinds.push(kind);
+            b.field_numbers.push(number);
+            b.field_text_offsets.push(text_offset);
+            b.field_text_lens.push(text_len);
+        }
+        let b = &mut self.batch;
+        b.timestamps.push(timestamp);
+        b.ingest_timestamps.push(ingest_timestamp);
+        b.message_offsets.push(message_offset);
+        b.message_lens.push(message_len);
+        b.field_counts.push((b.field_kinds.len() - before) as u32);
+        Ok(())
     }
 
     fn record(
@@ -156,7 +255,7 @@ impl Output {
     }
     /// Sends an input row on unchanged, copying its bytes without decoding.
     pub fn emit_row(&mut self, row: &Row<'_>) {
-        let pushed = self.batch.push_row(row);
+        let pushed = self.push_row(row);
         self.record(pushed, None, None);
     }
     /// Sends an input row unchanged to the named output.
@@ -170,10 +269,40 @@ impl Output {
         let pushed = self.batch.push_row_with(row, extra);
         self.record(pushed, None, None);
     }
+    /// Sends on an event made from an input row: its timestamps, with
+    /// `message` and exactly `fields` (in that order), without decoding.
+    /// For parsers that add fields to rows read in place; with
+    /// [`Transform::KEEP_INPUT_TEXT`], text that lies in the input batch
+    /// (the row's message, slices of it) is not even copied.
+    pub fn emit_row_parts<'v>(
+        &mut self,
+        row: &Row<'_>,
+        message: &str,
+        fields: impl IntoIterator<Item = (&'v str, ValueRef<'v>)>,
+    ) {
+        let pushed = self.push_placed(
+            row.timestamp(),
+            row.ingest_timestamp(),
+            message,
+            fields.into_iter(),
+        );
+        self.record(pushed, None, None);
+    }
     /// Marks an input row as failed, unchanged.
     pub fn fail_row(&mut self, row: &Row<'_>, reason: impl Into<String>) {
-        let pushed = self.batch.push_row(row);
+        let pushed = self.push_row(row);
         self.record(pushed, Some("errors"), Some(reason.into()));
+    }
+    fn push_row(&mut self, row: &Row<'_>) -> Result<(), PackedError> {
+        if self.input.is_none() {
+            return self.batch.push_row(row);
+        }
+        self.push_placed(
+            row.timestamp(),
+            row.ingest_timestamp(),
+            row.message(),
+            row.fields(),
+        )
     }
     pub fn len(&self) -> usize {
         self.outputs.len()
@@ -228,6 +357,23 @@ pub trait Transform: Sized + 'static {
     /// Emits whatever is held back. Called on the stage's flush interval and
     /// at shutdown.
     fn flush(&mut self, _out: &mut Output) {}
+    /// Whether the [`Output`] given to [`Transform::process_batch`] starts
+    /// with a copy of the input batch's text (one copy per batch). Rows
+    /// emitted with [`Output::emit_row_parts`], [`Output::emit_row`] and
+    /// [`Output::fail_row`] then refer to text of the input where it is
+    /// instead of copying it field by field. For parsers that send on most
+    /// rows with fields cut from their text (grok); the copy is kept even
+    /// for rows not sent on.
+    const KEEP_INPUT_TEXT: bool = false;
+}
+
+/// Runs one checked batch through `plugin` as the component does: an
+/// [`Output`] made for the batch, then [`Transform::process_batch`].
+fn run_batch<T: Transform>(plugin: &mut T, packed: &PackedBatch) -> Result<Output, PluginError> {
+    let checked = packed.check().map_err(|e| PluginError(e.to_string()))?;
+    let mut out = Output::for_input::<T>(packed);
+    plugin.process_batch(checked, &mut out)?;
+    Ok(out)
 }
 
 /// For plugins whose work is in [`Transform::process_batch`]: runs owned
@@ -328,11 +474,7 @@ pub mod __private {
         let error = |message: String| wit::PluginError { message };
         let plugin = plugin.ok_or_else(|| error("process called before configure".into()))?;
         let packed = batch_from_wit(batch);
-        let checked = packed.check().map_err(|e| error(e.to_string()))?;
-        let mut out = Output::with_capacity(checked.len());
-        plugin
-            .process_batch(checked, &mut out)
-            .map_err(|e| error(e.0))?;
+        let out = crate::run_batch(plugin, &packed).map_err(|e| error(e.0))?;
         encode(out).map_err(|e| error(e.to_string()))
     }
 
@@ -359,4 +501,73 @@ pub mod __private {
     }
 
     sluice_event::packed_batch_conversions!(wit::Batch);
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// Cuts the first word off the message as field `word`.
+    struct FirstWord;
+
+    impl Transform for FirstWord {
+        const KEEP_INPUT_TEXT: bool = true;
+        fn describe() -> PluginInfo {
+            PluginInfo::transform("first-word", "0")
+        }
+        fn configure(_: Config) -> Result<Self, ConfigError> {
+            Ok(FirstWord)
+        }
+        fn process(&mut self, batch: Vec<Event>, out: &mut Output) -> Result<(), PluginError> {
+            process_owned(self, batch, out)
+        }
+        fn process_batch(&mut self, batch: Batch<'_>, out: &mut Output) -> Result<(), PluginError> {
+            for row in batch.rows() {
+                let message = row.message();
+                match message.split_once(' ') {
+                    Some((word, rest)) => {
+                        let made = format!("{}!", word.len());
+                        let fields = row.fields().chain([
+                            ("word", ValueRef::Str(word)),
+                            ("made", ValueRef::Str(&made)),
+                        ]);
+                        out.emit_row_parts(&row, rest, fields);
+                    }
+                    None => out.fail_row(&row, "one word"),
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn rows_kept_in_place_refer_to_the_input_text() {
+        let mut tagged = Event::new("héllo wörld");
+        tagged.fields.insert("n", 1);
+        tagged.fields.insert("s", "x");
+        let events = vec![tagged, Event::new("alone"), Event::new("a b c")];
+        let packed = PackedBatch::from_events(&events).unwrap();
+        let out = testing::process_packed(&mut FirstWord, &packed).unwrap();
+        // The input's text, then only what is not in it: the names (once)
+        // and the made-up values.
+        let extra = "word".len() + "made".len() + "6!".len() + "1!".len();
+        assert_eq!(out.batch.arena.len(), packed.arena.len() + extra);
+
+        let got = out.into_vec();
+        assert_eq!(got[0].event.message, "wörld");
+        let fields: Vec<(&str, &Value)> = got[0].event.fields.iter().collect();
+        assert_eq!(
+            fields,
+            [
+                ("n", &Value::Int(1)),
+                ("s", &Value::from("x")),
+                ("word", &Value::from("héllo")),
+                ("made", &Value::from("6!")),
+            ]
+        );
+        assert_eq!(got[1].event, events[1]);
+        assert_eq!(got[1].error.as_deref(), Some("one word"));
+        assert_eq!(got[2].event.message, "b c");
+        assert_eq!(got[2].event.fields.get("word"), Some(&Value::from("a")));
+    }
 }

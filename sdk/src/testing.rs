@@ -25,10 +25,18 @@ pub fn process<T: Transform>(
     batch: Vec<Event>,
 ) -> Result<Vec<Emitted>, PluginError> {
     let packed = PackedBatch::from_events(&batch).map_err(|e| PluginError(e.to_string()))?;
-    let checked = packed.check().map_err(|e| PluginError(e.to_string()))?;
-    let mut out = Output::with_capacity(batch.len());
-    plugin.process_batch(checked, &mut out)?;
-    Ok(out.into_vec())
+    Ok(process_packed(plugin, &packed)?.into_vec())
+}
+
+/// Runs one packed batch through `plugin` exactly as the component does
+/// between receiving the batch and encoding the answer (the batch checked,
+/// the [`Output`] made for it, [`Transform::process_batch`]), and returns
+/// the answer unencoded. For benchmarks of the plugin compiled natively.
+pub fn process_packed<T: Transform>(
+    plugin: &mut T,
+    packed: &PackedBatch,
+) -> Result<Output, PluginError> {
+    crate::run_batch(plugin, packed)
 }
 
 /// Runs `lines` as events with those messages through `plugin`.

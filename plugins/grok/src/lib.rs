@@ -11,7 +11,11 @@
 //! It ships its own pattern library (`src/patterns/`, Logstash's names and
 //! legacy field names) and loads Logstash pattern files unchanged through
 //! `patterns_dir`; Oniguruma syntax is translated for fancy-regex
-//! ([`compile`], [`onig`]).
+//! ([`compile`], [`onig`]), and patterns run on a faster backtracking
+//! engine with fancy-regex's results ([`engine`]).
+//!
+//! Rows are read in place and sent on with the captured fields appended
+//! (`process_batch`), without building owned events.
 //!
 //! It is not a timestamp parser (captured times stay strings; the `date`
 //! stage does that), does not tag events (`_grokparsefailure`) the way
@@ -19,30 +23,40 @@
 //! `overwrite`/`break_on_match` options.
 
 pub mod compile;
+pub mod engine;
 pub mod library;
 pub mod matcher;
 pub mod onig;
 pub mod reference;
 
-use std::borrow::Cow;
 use std::path::Path;
 
-use sluice_sdk::{Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform, Value};
+use sluice_sdk::{
+    Batch, Config, ConfigError, Event, Output, PluginError, PluginInfo, Row, Transform, ValueRef,
+};
 
 use library::{Library, Source};
-use matcher::{CompileError, Matcher, DEFAULT_BACKTRACK_LIMIT};
+use matcher::{convert_ref, CompileError, Matcher, Span, DEFAULT_BACKTRACK_LIMIT};
 
 /// The `grok` transform.
 pub struct Grok {
     matcher: Matcher,
     /// The field matched; `message` means the event's message.
     field: String,
-    scratch: Vec<(usize, Value)>,
+    /// The id of a captured `message`, which replaces the message.
+    message_id: Option<usize>,
+    spans: Vec<Span>,
+    /// A converted `message` capture as text.
+    message_text: String,
 }
 
 const NO_MATCH: &str = "no grok pattern matched";
 
 impl Transform for Grok {
+    /// Parsed rows go on with their message and captures referring to the
+    /// input's text: nothing is copied per row but the field names.
+    const KEEP_INPUT_TEXT: bool = true;
+
     fn describe() -> PluginInfo {
         PluginInfo::transform("grok", env!("CARGO_PKG_VERSION"))
             .description("parses a text field with Logstash-compatible grok patterns")
@@ -120,65 +134,120 @@ impl Transform for Grok {
         let matcher = Matcher::new(&patterns, &lib, backtrack_limit)
             .map_err(|e| compile_error(e, &patterns, &lib))?;
         Ok(Grok {
+            message_id: matcher.field_id("message"),
             matcher,
             field,
-            scratch: Vec::new(),
+            spans: Vec::new(),
+            message_text: String::new(),
         })
     }
 
     fn process(&mut self, batch: Vec<Event>, out: &mut Output) -> Result<(), PluginError> {
-        for mut event in batch {
-            self.scratch.clear();
-            let result = match target(&event, &self.field) {
-                Ok(text) => self.matcher.match_into(&text, &mut self.scratch),
-                Err(reason) => {
-                    out.fail(event, reason);
-                    continue;
+        sluice_sdk::process_owned(self, batch, out)
+    }
+
+    /// Rows are read in place: the text is matched where it lies in the
+    /// batch, and the row goes on with its fields plus the captures, which
+    /// refer to that text (`KEEP_INPUT_TEXT`): no owned event is built.
+    fn process_batch(&mut self, batch: Batch<'_>, out: &mut Output) -> Result<(), PluginError> {
+        for row in batch.rows() {
+            let owned;
+            let text = if self.field == "message" {
+                row.message()
+            } else {
+                match target(&row, &self.field) {
+                    Ok(Some(text)) => text,
+                    Ok(None) => {
+                        owned = row.field(&self.field).map(text_of).unwrap_or_default();
+                        &owned
+                    }
+                    Err(reason) => {
+                        out.fail_row(&row, reason);
+                        continue;
+                    }
                 }
             };
-            match result {
-                Ok(Some(_)) => {
-                    for (id, value) in self.scratch.drain(..) {
-                        let name = self.matcher.field(id);
-                        if name == "message" {
-                            event.message = text_of(value);
-                        } else {
-                            event.fields.insert(name, value);
-                        }
-                    }
-                    out.emit(event);
-                }
-                Ok(None) => out.fail(event, NO_MATCH),
-                Err(e) => out.fail(event, e.to_string()),
+            self.spans.clear();
+            match self.matcher.match_spans(text, &mut self.spans) {
+                Ok(Some(_)) => self.emit(&row, text, out),
+                Ok(None) => out.fail_row(&row, NO_MATCH),
+                Err(e) => out.fail_row(&row, e.to_string()),
             }
         }
         Ok(())
     }
 }
 
-/// The text to match, or why there is none.
-fn target<'e>(event: &'e Event, field: &str) -> Result<Cow<'e, str>, String> {
-    if field == "message" {
-        return Ok(Cow::Borrowed(&event.message));
-    }
-    match event.fields.get(field) {
-        Some(Value::String(s)) => Ok(Cow::Borrowed(s)),
-        Some(Value::Int(i)) => Ok(Cow::Owned(i.to_string())),
-        Some(Value::Float(f)) => Ok(Cow::Owned(f.to_string())),
-        Some(Value::Bool(b)) => Ok(Cow::Owned(b.to_string())),
-        Some(Value::Timestamp(_)) => Err(format!("field `{field}` is a timestamp, not text")),
-        Some(Value::Null) | None => Err(format!("field `{field}` is missing")),
+impl Grok {
+    /// Sends `row` on with the captures of `text` in `self.spans`, set as
+    /// `Fields::insert` would: a field the row has is replaced where it is,
+    /// new ones follow in capture order, and `message` replaces the message.
+    fn emit(&mut self, row: &Row<'_>, text: &str, out: &mut Output) {
+        let (matcher, spans) = (&self.matcher, &self.spans);
+        let value = |s: &Span| convert_ref(&text[s.start..s.end], s.conversion);
+        let mut message = row.message();
+        if let Some(s) = self
+            .message_id
+            .and_then(|id| spans.iter().find(|s| s.field == id))
+        {
+            message = match value(s) {
+                ValueRef::Str(captured) => captured,
+                other => {
+                    self.message_text = text_of(other);
+                    &self.message_text
+                }
+            };
+        }
+        let message_id = self.message_id;
+        let is_field = move |s: &&Span| Some(s.field) != message_id;
+        if row.field_count() == 0 {
+            // Nothing to replace: the captures are the fields.
+            let fields = spans
+                .iter()
+                .filter(is_field)
+                .map(|s| (matcher.field(s.field), value(s)));
+            out.emit_row_parts(row, message, fields);
+            return;
+        }
+        let captured = |name: &str| {
+            spans
+                .iter()
+                .filter(is_field)
+                .find(|s| matcher.field(s.field) == name)
+        };
+        let kept = row.fields().map(|(name, v)| match captured(name) {
+            Some(s) => (name, value(s)),
+            None => (name, v),
+        });
+        let added = spans
+            .iter()
+            .filter(is_field)
+            .map(|s| (matcher.field(s.field), value(s)))
+            .filter(|(name, _)| row.field(name).is_none());
+        out.emit_row_parts(row, message, kept.chain(added));
     }
 }
 
-fn text_of(value: Value) -> String {
+/// The text to match when it is not the message: `Some` when it is a
+/// string in the row, `None` when it must be written out, or why there is
+/// none.
+fn target<'a>(row: &Row<'a>, field: &str) -> Result<Option<&'a str>, String> {
+    match row.field(field) {
+        Some(ValueRef::Str(s)) => Ok(Some(s)),
+        Some(ValueRef::Int(_) | ValueRef::Float(_) | ValueRef::Bool(_)) => Ok(None),
+        Some(ValueRef::Timestamp(_)) => Err(format!("field `{field}` is a timestamp, not text")),
+        Some(ValueRef::Null) | None => Err(format!("field `{field}` is missing")),
+    }
+}
+
+fn text_of(value: ValueRef<'_>) -> String {
     match value {
-        Value::String(s) => s,
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => f.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Timestamp(t) => t.to_string(),
-        Value::Null => String::new(),
+        ValueRef::Str(s) => s.to_owned(),
+        ValueRef::Int(i) => i.to_string(),
+        ValueRef::Float(f) => f.to_string(),
+        ValueRef::Bool(b) => b.to_string(),
+        ValueRef::Timestamp(t) => t.to_string(),
+        ValueRef::Null => String::new(),
     }
 }
 

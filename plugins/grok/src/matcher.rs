@@ -1,9 +1,17 @@
 //! Compiled grok patterns and matching a line against them.
+//!
+//! Each pattern runs on [`crate::engine`] when it covers it (all of the
+//! Logstash library does), and on fancy-regex otherwise or when the engine
+//! gives up on a line; fancy-regex's answer then stands, backtracking limit
+//! included.
+
+use std::cell::RefCell;
 
 use fancy_regex::{Regex, RegexBuilder};
-use sluice_sdk::Value;
+use sluice_sdk::{Value, ValueRef};
 
 use crate::compile::{translate, translate_relaxed, Capture, Conversion};
+use crate::engine::{self, Outcome, Program};
 use crate::library::Library;
 
 /// The default per-line budget of backtracking steps of each pattern
@@ -53,11 +61,24 @@ struct Slot {
 
 struct Pattern {
     regex: Regex,
+    /// The same pattern on the faster engine, if it covers it.
+    program: Option<Program>,
     /// A linear-time superset of `regex` that rules lines out quickly (most
     /// of the cost of a pattern is on lines it does not match, searched at
-    /// every position); `None` when `regex` is no slower itself.
+    /// every position). For fancy-regex, `None` when `regex` is no slower
+    /// itself; the engine asks it only about lines that take it long.
     prefilter: Option<Regex>,
     slots: Vec<Slot>,
+}
+
+/// One capture of a match: the field it fills, where it is in the text,
+/// and how to convert it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub field: usize,
+    pub start: usize,
+    pub end: usize,
+    pub conversion: Conversion,
 }
 
 /// A list of grok patterns, tried in order.
@@ -66,6 +87,14 @@ pub struct Matcher {
     /// Distinct field names, shared by the patterns.
     fields: Vec<String>,
     backtrack_limit: usize,
+    cache: RefCell<engine::Cache>,
+}
+
+/// The engine's first try at a line: enough steps for any line a pattern
+/// fits without much backtracking. A line over it is first checked against
+/// the prefilter, then searched again with the full limit.
+fn quick_budget(text: &str) -> usize {
+    1024 + 8 * text.len()
 }
 
 impl Matcher {
@@ -103,9 +132,11 @@ impl Matcher {
                     }
                 })
                 .collect();
-            let prefilter = prefilter(pattern, lib, &regex);
+            let program = engine::build(regex.as_str());
+            let prefilter = prefilter(pattern, lib, &regex, program.is_some());
             compiled.push(Pattern {
                 regex,
+                program,
                 prefilter,
                 slots,
             });
@@ -114,12 +145,23 @@ impl Matcher {
             patterns: compiled,
             fields,
             backtrack_limit,
+            cache: RefCell::default(),
         })
+    }
+
+    /// Whether pattern `index` runs on [`crate::engine`] (for tests).
+    pub fn uses_engine(&self, index: usize) -> bool {
+        self.patterns[index].program.is_some()
     }
 
     /// The name of field `id` as returned by [`Matcher::match_into`].
     pub fn field(&self, id: usize) -> &str {
         &self.fields[id]
+    }
+
+    /// The id of the field named `name`, if a pattern captures it.
+    pub fn field_id(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f == name)
     }
 
     /// Matches `text` against the patterns in order. On the first match,
@@ -131,46 +173,111 @@ impl Matcher {
         text: &str,
         out: &mut Vec<(usize, Value)>,
     ) -> Result<Option<usize>, MatchError> {
+        let mut spans = Vec::new();
+        let found = self.match_spans(text, &mut spans)?;
+        out.extend(
+            spans
+                .iter()
+                .map(|s| (s.field, convert(&text[s.start..s.end], s.conversion))),
+        );
+        Ok(found)
+    }
+
+    /// [`Matcher::match_into`] without building values: appends the spans
+    /// of the captures in `text`.
+    pub fn match_spans(
+        &self,
+        text: &str,
+        out: &mut Vec<Span>,
+    ) -> Result<Option<usize>, MatchError> {
         for (index, pattern) in self.patterns.iter().enumerate() {
-            let found = match &pattern.prefilter {
-                Some(pre) => match pre.is_match(text) {
-                    Ok(false) => continue,
-                    _ => pattern.regex.captures(text),
-                },
-                None => pattern.regex.captures(text),
-            };
-            let caps = match found {
-                Ok(Some(caps)) => caps,
-                Ok(None) => continue,
-                Err(fancy_regex::Error::RuntimeError(
-                    fancy_regex::RuntimeError::BacktrackLimitExceeded,
-                )) => {
-                    return Err(MatchError::BacktrackLimit {
-                        pattern: index,
-                        limit: self.backtrack_limit,
-                    })
-                }
-                Err(e) => {
-                    return Err(MatchError::Engine {
-                        pattern: index,
-                        message: e.to_string(),
-                    })
-                }
-            };
-            let first = out.len();
-            for slot in &pattern.slots {
-                let Some(m) = caps.get(slot.group) else {
-                    continue;
-                };
-                if m.as_str().is_empty() || out[first..].iter().any(|(f, _)| *f == slot.field) {
-                    continue;
-                }
-                out.push((slot.field, convert(m.as_str(), slot.conversion)));
+            if self.match_one(index, pattern, text, out)? {
+                return Ok(Some(index));
             }
-            return Ok(Some(index));
         }
         Ok(None)
     }
+
+    fn match_one(
+        &self,
+        index: usize,
+        pattern: &Pattern,
+        text: &str,
+        out: &mut Vec<Span>,
+    ) -> Result<bool, MatchError> {
+        let prefilter_rules_out = |pre: &Option<Regex>| {
+            pre.as_ref()
+                .is_some_and(|p| matches!(p.is_match(text), Ok(false)))
+        };
+        if let Some(program) = &pattern.program {
+            let mut cache = self.cache.borrow_mut();
+            let quick = quick_budget(text).min(self.backtrack_limit);
+            let mut outcome = program.search(text, quick, &mut cache);
+            if outcome == Outcome::GaveUp {
+                if prefilter_rules_out(&pattern.prefilter) {
+                    return Ok(false);
+                }
+                if quick < self.backtrack_limit {
+                    outcome = program.search(text, self.backtrack_limit, &mut cache);
+                }
+            }
+            match outcome {
+                Outcome::Match => {
+                    let first = out.len();
+                    for slot in &pattern.slots {
+                        if let Some((start, end)) = program.group(&cache, slot.group) {
+                            push_span(out, first, slot, start, end);
+                        }
+                    }
+                    return Ok(true);
+                }
+                Outcome::NoMatch => return Ok(false),
+                // fancy-regex decides.
+                Outcome::GaveUp => {}
+            }
+        } else if prefilter_rules_out(&pattern.prefilter) {
+            return Ok(false);
+        }
+        let caps = match pattern.regex.captures(text) {
+            Ok(Some(caps)) => caps,
+            Ok(None) => return Ok(false),
+            Err(fancy_regex::Error::RuntimeError(
+                fancy_regex::RuntimeError::BacktrackLimitExceeded,
+            )) => {
+                return Err(MatchError::BacktrackLimit {
+                    pattern: index,
+                    limit: self.backtrack_limit,
+                })
+            }
+            Err(e) => {
+                return Err(MatchError::Engine {
+                    pattern: index,
+                    message: e.to_string(),
+                })
+            }
+        };
+        let first = out.len();
+        for slot in &pattern.slots {
+            if let Some(m) = caps.get(slot.group) {
+                push_span(out, first, slot, m.start(), m.end());
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Appends a capture unless it is empty or its field was captured already
+/// in this match (`out[first..]`).
+fn push_span(out: &mut Vec<Span>, first: usize, slot: &Slot, start: usize, end: usize) {
+    if start == end || out[first..].iter().any(|s| s.field == slot.field) {
+        return;
+    }
+    out.push(Span {
+        field: slot.field,
+        start,
+        end,
+        conversion: slot.conversion,
+    });
 }
 
 /// The definition at fault (`None`: the pattern itself) and the message.
@@ -208,9 +315,11 @@ fn compile_one(
     }
 }
 
-fn prefilter(pattern: &str, lib: &Library, regex: &Regex) -> Option<Regex> {
+/// The relaxed form of `pattern`; for fancy-regex only if it differs from
+/// `regex` (which then runs on the `regex` crate itself).
+fn prefilter(pattern: &str, lib: &Library, regex: &Regex, engine: bool) -> Option<Regex> {
     let relaxed = translate_relaxed(pattern, lib)?;
-    if relaxed == regex.as_str() {
+    if relaxed == regex.as_str() && !engine {
         return None;
     }
     build(&relaxed, DEFAULT_BACKTRACK_LIMIT).ok()
@@ -228,20 +337,25 @@ fn build(regex: &str, backtrack_limit: usize) -> Result<Regex, String> {
 /// `int` takes an integer, or a decimal number truncated toward zero (as
 /// Ruby's `to_i` does with "3.7"); `float` takes any finite decimal number.
 pub fn convert(text: &str, conversion: Conversion) -> Value {
+    convert_ref(text, conversion).to_value()
+}
+
+/// [`convert`] without copying the text: a string stays a slice of it.
+pub fn convert_ref(text: &str, conversion: Conversion) -> ValueRef<'_> {
     match conversion {
-        Conversion::None => Value::String(text.to_owned()),
+        Conversion::None => ValueRef::Str(text),
         Conversion::Int => {
             if let Ok(i) = text.parse::<i64>() {
-                return Value::Int(i);
+                return ValueRef::Int(i);
             }
             match finite_float(text) {
-                Some(f) if f.abs() < 9.2e18 => Value::Int(f.trunc() as i64),
-                _ => Value::String(text.to_owned()),
+                Some(f) if f.abs() < 9.2e18 => ValueRef::Int(f.trunc() as i64),
+                _ => ValueRef::Str(text),
             }
         }
         Conversion::Float => match finite_float(text) {
-            Some(f) => Value::Float(f),
-            None => Value::String(text.to_owned()),
+            Some(f) => ValueRef::Float(f),
+            None => ValueRef::Str(text),
         },
     }
 }
