@@ -75,7 +75,8 @@ pub struct Literal {
     /// `text` lower-cased (char by char), for case-insensitive equality.
     pub folded: String,
     pub number: Option<Number>,
-    /// ns since the epoch, from RFC 3339 or epoch milliseconds.
+    /// ns since the epoch, from RFC 3339, epoch milliseconds, or `now`
+    /// with an offset (`now-15m`), taken when the query is parsed.
     pub time: Option<i64>,
     pub level: Option<Level>,
 }
@@ -85,7 +86,7 @@ impl Literal {
         Literal {
             folded: fold(&text),
             number: Number::parse(&text),
-            time: crate::text::parse_query_time(&text),
+            time: crate::text::parse_time_at(&text, sluice_event::now_ns()),
             level: Level::parse(&text),
             text,
         }

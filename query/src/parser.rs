@@ -319,7 +319,7 @@ fn comparable(target: &Target, text: String, column: usize) -> Result<Literal, P
         Target::Timestamp | Target::IngestTimestamp if literal.time.is_none() => error(
             column,
             format!(
-                "'{}' is not a time: use RFC 3339 (2024-05-01T12:00:00Z) or epoch milliseconds",
+                "'{}' is not a time: use RFC 3339 (2024-05-01T12:00:00Z), epoch milliseconds or now-1h",
                 literal.text
             ),
         ),

@@ -125,6 +125,11 @@ const CASES: &[(&str, &str, bool)] = &[
     (r#"timestamp:"2024-05-01T14:00:00+02:00""#, APACHE, true),
     ("timestamp:[2024-05-01 TO 2024-05-02]", APP, true),
     ("timestamp:<2024-05-01", APP, false),
+    // Relative to when the query is parsed.
+    ("timestamp:<now-1d", APACHE, true),
+    ("timestamp:>now-1h", APACHE, false),
+    ("timestamp:[now-36500d TO now]", APP, true),
+    ("timestamp:[now-1h TO now+1h]", APP, false),
     ("started:<2024-05-01T11:30:00Z", DEBUG, true),
     ("ingest_timestamp:>2000-01-01", DEBUG, true),
     // Levels, in level order and with real-world spellings.

@@ -12,7 +12,6 @@
 //! The native sources and sinks live in `sluice-io`; the event model in
 //! `sluice-event`. This crate is not a plugin SDK (that is `sluice-sdk`).
 
-pub mod api;
 pub mod config;
 pub mod metrics;
 pub mod pipeline_test;

@@ -4,11 +4,12 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use sluice::config;
+use sluice::config::{self, SinkKind};
 use sluice::metrics::Registry;
 use sluice::plugin::bindings::types::Role;
 use sluice::plugin::{builtin, PluginEngine, PluginRef};
 use sluice::topology::{self, BuiltPipeline};
+use sluice_io::sinks::store::{open_shared, store_dir};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -250,25 +251,48 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
     });
 
     // One registry for the process; each `[api]` address is served once and
-    // stops when the pipelines have ended.
+    // stops when the pipelines have ended. It serves /metrics, and the query
+    // API over the store of the first pipeline there with a `store` sink.
     let registry = Arc::new(Registry::default());
     let (api_stop, api_shutdown) = watch::channel(false);
-    let mut addresses: Vec<std::net::SocketAddr> = built
-        .iter()
-        .filter_map(|b| b.pipeline().api.as_ref())
-        .map(|a| a.address)
-        .collect();
-    addresses.sort();
-    addresses.dedup();
-    for address in addresses {
+    let mut apis: Vec<(std::net::SocketAddr, Option<PathBuf>)> = Vec::new();
+    for pipeline in built.iter().map(BuiltPipeline::pipeline) {
+        let Some(api) = &pipeline.api else { continue };
+        let store = pipeline
+            .sinks
+            .iter()
+            .any(|s| matches!(s.kind, SinkKind::Store(_)))
+            .then(|| store_dir(&pipeline.data_dir));
+        match apis.iter_mut().find(|(address, _)| *address == api.address) {
+            Some((_, dir)) => {
+                if dir.is_none() {
+                    *dir = store;
+                }
+            }
+            None => apis.push((api.address, store)),
+        }
+    }
+    for (address, store) in apis {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address} for [api]"))?;
-        tokio::spawn(sluice::api::serve(
-            listener,
-            registry.clone(),
-            api_shutdown.clone(),
-        ));
+        let store = match store {
+            Some(dir) => Some(
+                tokio::task::spawn_blocking(move || {
+                    open_shared(&dir)
+                        .with_context(|| format!("cannot open the store in {}", dir.display()))
+                })
+                .await??,
+            ),
+            None => None,
+        };
+        let metrics = registry.clone();
+        let api = sluice_server::Api {
+            store,
+            metrics: Some(Arc::new(move || metrics.render())),
+            options: sluice_server::ServerOptions::default(),
+        };
+        tokio::spawn(sluice_server::serve(api, listener, api_shutdown.clone()));
     }
 
     // SIGHUP reloads every pipeline; so does a change to its files.
@@ -350,7 +374,7 @@ async fn wait_for_signal() {
 
 fn serve(data_dir: &Path, listen: std::net::SocketAddr) -> Result<()> {
     let started = std::time::Instant::now();
-    let store = sluice_store::Store::open(data_dir, sluice_store::StoreOptions::default())
+    let store = open_shared(data_dir)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     tracing::info!(
         data_dir = %data_dir.display(),
@@ -358,7 +382,6 @@ fn serve(data_dir: &Path, listen: std::net::SocketAddr) -> Result<()> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "store open"
     );
-    let store = Arc::new(store);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -367,20 +390,13 @@ fn serve(data_dir: &Path, listen: std::net::SocketAddr) -> Result<()> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
-            tracing::info!(%listen, "serving the query API");
             let (stop, shutdown) = watch::channel(false);
             tokio::spawn(async move {
                 wait_for_signal().await;
                 tracing::info!("shutting down");
                 let _ = stop.send(true);
             });
-            sluice_server::serve(
-                store,
-                sluice_server::ServerOptions::default(),
-                listener,
-                shutdown,
-            )
-            .await;
+            sluice_server::serve(sluice_server::Api::store(store), listener, shutdown).await;
             Ok(())
         })
 }

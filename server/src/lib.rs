@@ -15,7 +15,8 @@
 //!   3339, epoch milliseconds, or relative to now (`now-1h`).
 //! - `GET /api/v1/context/{id}?index=I&before=&after=`: the events around a
 //!   hit from the same source.
-//! - `GET /health`.
+//! - `GET /health`, and `GET /metrics` (Prometheus text) when the process
+//!   has metrics (a pipeline's `[api]`).
 //!
 //! Errors are JSON, `{"error": ...}`, with the query's `column` when the
 //! query is at fault. It is not: authentication, TLS, the other ingest
@@ -66,19 +67,43 @@ impl Default for ServerOptions {
     }
 }
 
-struct Shared {
-    store: Arc<Store>,
-    options: ServerOptions,
+/// Renders the Prometheus text of `/metrics`.
+pub type Metrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What one listener serves.
+pub struct Api {
+    /// The store behind ingest, search and context; without one those
+    /// endpoints answer 404 and say why.
+    pub store: Option<Arc<Store>>,
+    /// `/metrics`, when the process has a metrics registry.
+    pub metrics: Option<Metrics>,
+    pub options: ServerOptions,
 }
 
-/// Serves the API on `listener` until `shutdown` turns true.
-pub async fn serve(
-    store: Arc<Store>,
-    options: ServerOptions,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let shared = Arc::new(Shared { store, options });
+impl Api {
+    /// The store API alone (`sluice serve`).
+    pub fn store(store: Arc<Store>) -> Api {
+        Api {
+            store: Some(store),
+            metrics: None,
+            options: ServerOptions::default(),
+        }
+    }
+}
+
+type Shared = Api;
+
+/// Serves `api` on `listener` until `shutdown` turns true.
+pub async fn serve(api: Api, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(
+            %addr,
+            store = api.store.is_some(),
+            metrics = api.metrics.is_some(),
+            "api listening"
+        );
+    }
+    let shared = Arc::new(api);
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let (stream, _) = tokio::select! {
@@ -161,16 +186,29 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
     let query = params(req.uri().query().unwrap_or(""));
     let result = match (req.method(), path.as_str()) {
         (&Method::GET, "/health") => Ok(json!({ "status": "ok" })),
+        (&Method::GET, "/metrics") if shared.metrics.is_some() => {
+            let render = shared.metrics.as_ref().expect("checked by the guard");
+            let mut response = Response::new(Full::new(Bytes::from(render())));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return response;
+        }
         (&Method::POST, "/api/v1/ingest") => ingest(req, &query, shared).await,
         (&Method::GET, "/api/v1/search") => search(&query, shared).await,
         (&Method::GET, p) if p.starts_with("/api/v1/context/") => {
             context(&p["/api/v1/context/".len()..], &query, shared).await
         }
-        (_, "/health" | "/api/v1/ingest" | "/api/v1/search") => Err(Failure {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            message: format!("{} is not allowed on {path}", req.method()),
-            column: None,
-        }),
+        (_, "/health" | "/api/v1/ingest" | "/api/v1/search" | "/metrics")
+            if path != "/metrics" || shared.metrics.is_some() =>
+        {
+            Err(Failure {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                message: format!("{} is not allowed on {path}", req.method()),
+                column: None,
+            })
+        }
         _ => Err(Failure {
             status: StatusCode::NOT_FOUND,
             message: format!("no such endpoint: {path}"),
@@ -187,6 +225,17 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
             respond(failure.status, &body)
         }
     }
+}
+
+/// The store, or a 404 saying that this listener has none.
+fn store_of(shared: &Shared) -> Result<Arc<Store>, Failure> {
+    shared.store.clone().ok_or_else(|| Failure {
+        status: StatusCode::NOT_FOUND,
+        message: "this API has no store: add a `store` sink to the pipeline \
+                  (or run `sluice serve`)"
+            .into(),
+        column: None,
+    })
 }
 
 fn respond(status: StatusCode, body: &Json) -> Response<Full<Bytes>> {
@@ -292,7 +341,7 @@ async fn ingest(
         _ => line_events(&body),
     };
     let accepted = events.len();
-    let store = shared.store.clone();
+    let store = store_of(shared)?;
     blocking(move || store.append(&index, &events)).await?;
     Ok(json!({ "accepted": accepted }))
 }
@@ -410,7 +459,7 @@ async fn search(query: &HashMap<String, String>, shared: &Shared) -> Result<Json
     request.cursor = query.get("cursor").filter(|c| !c.is_empty()).cloned();
     request.deadline = Some(Instant::now() + timeout);
     request.scan_budget = number(query, "budget", options.default_scan_budget)?;
-    let store = shared.store.clone();
+    let store = store_of(shared)?;
     if pipe_at < text.len() {
         let pipe = sluice_store::parse_pipe(text, pipe_at)?;
         let result = blocking(move || store.aggregate(&index, &request, &pipe)).await?;
@@ -442,7 +491,7 @@ async fn context(
     let index = index_param(query)?.to_owned();
     let before = number(query, "before", 10usize)?.min(1000);
     let after = number(query, "after", 10usize)?.min(1000);
-    let (store, id) = (shared.store.clone(), percent_decode(id));
+    let (store, id) = (store_of(shared)?, percent_decode(id));
     let context = blocking(move || store.context(&index, &id, before, after)).await?;
     let hits = |hits: &[sluice_store::Hit]| -> Vec<Json> {
         hits.iter().map(|h| hit_json(&h.id, &h.event)).collect()

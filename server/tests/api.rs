@@ -3,7 +3,7 @@
 //! errors point at the query column.
 
 use serde_json::Value as Json;
-use sluice_server::{serve, ServerOptions};
+use sluice_server::{serve, Api, ServerOptions};
 use sluice_store::{Store, StoreOptions};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -29,7 +29,15 @@ fn start(options: ServerOptions) -> Server {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    runtime.spawn(serve(store, options, listener, shutdown));
+    runtime.spawn(serve(
+        Api {
+            store: Some(store),
+            metrics: None,
+            options,
+        },
+        listener,
+        shutdown,
+    ));
     Server {
         addr,
         stop,

@@ -1,6 +1,7 @@
 //! `store`: appends events to an index of the segment store in the
-//! pipeline's `data_dir` (`<data_dir>/<index>/`), where `sluice serve`
-//! searches them.
+//! pipeline's `data_dir` (`<data_dir>/store/<index>/`), where the
+//! pipeline's `[api]` and `sluice serve --data-dir <data_dir>/store` search
+//! them.
 //!
 //! Each group of waiting batches is one `append`, which returns once the
 //! index's WAL holds it (fsynced): only then are the batches acknowledged.
@@ -24,8 +25,14 @@ pub struct StoreSinkConfig {
 /// The most batches one append covers.
 pub const GROUP: usize = 32;
 
-/// The store open in `dir`, shared by every sink of the process using it.
-fn open_shared(dir: &Path) -> Result<Arc<Store>, sluice_store::Error> {
+/// Where a pipeline with this `data_dir` keeps its store.
+pub fn store_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("store")
+}
+
+/// The store open in `dir`, shared by every sink and API of the process
+/// using it.
+pub fn open_shared(dir: &Path) -> Result<Arc<Store>, sluice_store::Error> {
     static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<Store>>>> = OnceLock::new();
     let mut open = OPEN
         .get_or_init(Default::default)
@@ -49,7 +56,7 @@ pub async fn run(
         error,
     };
     sluice_store::validate_index_name(&config.index).map_err(fail)?;
-    let store = tokio::task::spawn_blocking(move || open_shared(&data_dir))
+    let store = tokio::task::spawn_blocking(move || open_shared(&store_dir(&data_dir)))
         .await
         .map_err(|e| {
             fail(sluice_store::Error::Io {
@@ -137,7 +144,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(tracker.wait().await, 1);
-        let store = open_shared(dir.path()).unwrap();
+        let store = open_shared(&store_dir(dir.path())).unwrap();
         let query = sluice_query::parse("\"disk full\"").unwrap();
         let found = store
             .search("app", &sluice_store::SearchRequest::new(query))

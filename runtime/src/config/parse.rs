@@ -331,13 +331,15 @@ impl<'a> Cx<'a> {
             "file" => SinkKind::File(self.rest(stage)?),
             "blackhole" => SinkKind::Blackhole(self.rest(stage)?),
             "store" => SinkKind::Store(self.rest(stage)?),
-            other => return Err(self.error_at(
-                span,
-                Some(format!("sinks.{name}.type")),
-                format!(
+            other => {
+                return Err(self.error_at(
+                    span,
+                    Some(format!("sinks.{name}.type")),
+                    format!(
                     "unknown sink type `{other}`; expected one of console, file, store, blackhole"
                 ),
-            )),
+                ))
+            }
         };
         Ok(SinkStage {
             name,

@@ -1,5 +1,6 @@
 //! `sluice serve` as a user runs it: ingest over HTTP, search, and every
-//! acknowledged line surviving a kill -9.
+//! acknowledged line surviving a kill -9; and the quickstart, whose `store`
+//! sink feeds the index its `[api]` searches.
 
 use super::sluice;
 use serde_json::Value as Json;
@@ -23,6 +24,32 @@ fn request(port: u16, method: &str, target: &str, body: &[u8]) -> Option<(u16, J
     Some((status, serde_json::from_str(body).unwrap_or(Json::Null)))
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Percent-encodes a query string value.
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn wait_healthy(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while request(port, "GET", "/health", b"").is_none() {
+        assert!(Instant::now() < deadline, "no /health");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn start(data: &std::path::Path, port: u16) -> Child {
     let child = sluice()
         .args(["serve", "--data-dir"])
@@ -32,23 +59,15 @@ fn start(data: &std::path::Path, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while request(port, "GET", "/health", b"").is_none() {
-        assert!(Instant::now() < deadline, "no /health");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_healthy(port);
     child
 }
 
 fn total(port: u16, index: &str, q: &str) -> Json {
-    let q: String = q
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let target = format!("/api/v1/search?index={index}&q={q}&from=now-7d&to=now%2B1d&limit=1");
+    let target = format!(
+        "/api/v1/search?index={index}&q={}&from=now-7d&to=now%2B1d&limit=1",
+        encode(q)
+    );
     let (status, body) = request(port, "GET", &target, b"").unwrap();
     assert_eq!(status, 200, "{body}");
     body["total"].clone()
@@ -57,24 +76,27 @@ fn total(port: u16, index: &str, q: &str) -> Json {
 #[test]
 fn serve_ingests_searches_and_keeps_acknowledged_lines_across_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = start(dir.path(), port);
     let log = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub/OpenSSH_2k.log"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/data/loghub/OpenSSH_2k.log"),
     )
     .unwrap();
     let (status, reply) = request(port, "POST", "/api/v1/ingest?index=ssh", &log).unwrap();
     assert_eq!((status, reply["accepted"].as_u64()), (200, Some(2000)));
     let text = String::from_utf8_lossy(&log).to_lowercase();
-    let want = text.lines().filter(|l| l.contains("failed password")).count();
+    let want = text
+        .lines()
+        .filter(|l| l.contains("failed password"))
+        .count();
     assert_eq!(total(port, "ssh", "\"Failed password\""), want);
 
-    let lines: String = (0..3000).map(|i| format!("crashprobe line {i}\n")).collect();
-    let (status, _) = request(port, "POST", "/api/v1/ingest?index=crash", lines.as_bytes()).unwrap();
+    let lines: String = (0..3000)
+        .map(|i| format!("crashprobe line {i}\n"))
+        .collect();
+    let (status, _) =
+        request(port, "POST", "/api/v1/ingest?index=crash", lines.as_bytes()).unwrap();
     assert_eq!(status, 200);
     child.kill().unwrap(); // SIGKILL right after the answer
     child.wait().unwrap();
@@ -83,4 +105,75 @@ fn serve_ingests_searches_and_keeps_acknowledged_lines_across_kill_9() {
     assert_eq!(total(port, "ssh", "\"Failed password\""), want);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn quickstart_parses_demo_traffic_into_the_store_that_its_api_searches() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let quickstart = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/quickstart.toml"),
+    )
+    .unwrap();
+    assert!(quickstart.contains("127.0.0.1:7280"));
+    let pipeline = dir.path().join("quickstart.toml");
+    std::fs::write(
+        &pipeline,
+        quickstart.replace("127.0.0.1:7280", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = sluice()
+        .arg("run")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg(&pipeline)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    wait_healthy(port);
+
+    // Demo traffic arrives parsed: the Apache lines carry grok's fields, the
+    // JSON logs their service, and every event is searchable by level.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let search = |q: &str| {
+        let target = format!(
+            "/api/v1/search?index=quickstart&q={}&from=now-1h&limit=5",
+            encode(q)
+        );
+        request(port, "GET", &target, b"").unwrap()
+    };
+    loop {
+        let (status, body) = search("verb:GET OR verb:POST");
+        if status == 200 && body["total"].as_u64().unwrap_or(0) >= 3 {
+            let hit = &body["hits"][0];
+            assert!(hit.to_string().contains("clientip"), "{hit}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no parsed Apache events in 60 s: {status} {body}\n{}",
+            std::fs::read_to_string(dir.path().join("log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (status, stats) = search("* | stats count() by level");
+    assert_eq!(status, 200, "{stats}");
+    assert!(!stats["rows"].as_array().unwrap().is_empty(), "{stats}");
+    let all = total(port, "quickstart", "*").as_u64().unwrap();
+    let (status, _) = request(port, "GET", "/metrics", b"").unwrap();
+    assert_eq!(status, 200);
+
+    // What the pipeline acknowledged is in `<data_dir>/store`, where
+    // `sluice serve` finds it after the pipeline stops.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
+    let port = free_port();
+    let mut served = start(&dir.path().join("data/store"), port);
+    assert!(total(port, "quickstart", "*").as_u64().unwrap() >= all);
+    served.kill().unwrap();
+    served.wait().unwrap();
 }
