@@ -15,12 +15,19 @@
 //!   3339, epoch milliseconds, or relative to now (`now-1h`).
 //! - `GET /api/v1/context/{id}?index=I&before=&after=`: the events around a
 //!   hit from the same source.
+//! - The Elasticsearch subset shippers use (`elastic.rs`): `GET /`,
+//!   `POST /_bulk`, `POST /{index}/_bulk`, `/{index}/_doc[/{id}]`, and the
+//!   set-up calls they make first.
 //! - `GET /health`, and `GET /metrics` (Prometheus text) when the process
 //!   has metrics (a pipeline's `[api]`).
 //!
 //! Errors are JSON, `{"error": ...}`, with the query's `column` when the
-//! query is at fault. It is not: authentication, TLS, the other ingest
-//! protocols, live tail or the UI (the server issue adds those).
+//! query is at fault. Bodies may be gzipped (`Content-Encoding: gzip`), and
+//! a JSON event's `@timestamp` or `timestamp` (RFC 3339 or epoch ms) is its
+//! event time. It is not: authentication, TLS, the Loki, OTLP and syslog
+//! ingest, live tail or the UI (the server issue adds those).
+
+mod elastic;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -31,8 +38,10 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value as Json};
-use sluice_event::{event_from_json, event_to_json, message_from_bytes, names, now_ns, Event};
-use sluice_query::text::parse_time_at;
+use sluice_event::{
+    event_from_json, event_to_json, message_from_bytes, names, now_ns, Event, Value,
+};
+use sluice_query::text::{parse_query_time, parse_time_at};
 use sluice_store::{SearchRequest, Store};
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -183,6 +192,10 @@ impl From<sluice_store::Error> for Failure {
 
 async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
+    if elastic::is_elastic_path(&path) {
+        let (status, body) = elastic::route(req, &path, shared).await;
+        return respond(status, &body);
+    }
     let query = params(req.uri().query().unwrap_or(""));
     let result = match (req.method(), path.as_str()) {
         (&Method::GET, "/health") => Ok(json!({ "status": "ok" })),
@@ -241,9 +254,13 @@ fn store_of(shared: &Shared) -> Result<Arc<Store>, Failure> {
 fn respond(status: StatusCode, body: &Json) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // The Elasticsearch clients refuse a server without it.
+    headers.insert(
+        "x-elastic-product",
+        HeaderValue::from_static("Elasticsearch"),
+    );
     response
 }
 
@@ -320,20 +337,7 @@ async fn ingest(
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    let body = match Limited::new(req.into_body(), shared.options.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => {
-            return Err(Failure {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                message: format!("body larger than {} bytes", shared.options.max_body_bytes),
-                column: None,
-            })
-        }
-        Err(error) => return Err(bad_request(format!("cannot read body: {error}"))),
-    };
+    let body = read_body(req, &shared.options).await?;
     let events = match content_type.as_str() {
         "application/x-ndjson" | "application/ndjson" => ndjson_events(&body),
         "application/json" if body.trim_ascii_start().starts_with(b"[") => array_events(&body)?,
@@ -344,6 +348,70 @@ async fn ingest(
     let store = store_of(shared)?;
     blocking(move || store.append(&index, &events)).await?;
     Ok(json!({ "accepted": accepted }))
+}
+
+/// The request's body, at most `max_body_bytes` of it (413 past that), and
+/// gunzipped when `Content-Encoding: gzip` (Filebeat and Logstash compress
+/// by default).
+async fn read_body(req: Request<Incoming>, options: &ServerOptions) -> Result<Bytes, Failure> {
+    let too_large = || Failure {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        message: format!("body larger than {} bytes", options.max_body_bytes),
+        column: None,
+    };
+    let encoding = req
+        .headers()
+        .get(hyper::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let body = match Limited::new(req.into_body(), options.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => return Err(too_large()),
+        Err(error) => return Err(bad_request(format!("cannot read body: {error}"))),
+    };
+    match encoding.as_str() {
+        "" | "identity" => Ok(body),
+        "gzip" | "x-gzip" => {
+            use std::io::Read;
+            let mut out = Vec::with_capacity(body.len() * 4);
+            flate2::read::MultiGzDecoder::new(&body[..])
+                .take(options.max_body_bytes as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| bad_request(format!("cannot gunzip the body: {e}")))?;
+            if out.len() > options.max_body_bytes {
+                return Err(too_large());
+            }
+            Ok(Bytes::from(out))
+        }
+        other => Err(Failure {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: format!("Content-Encoding {other:?} is not supported; use gzip or none"),
+            column: None,
+        }),
+    }
+}
+
+/// The event time from a `timestamp` or `@timestamp` field holding RFC 3339
+/// text or epoch milliseconds, as shippers send it; the field is then
+/// consumed. Without one, the event time stays the time of ingest.
+fn take_event_time(event: &mut Event) {
+    for key in ["@timestamp", "timestamp"] {
+        let time = match event.fields.get(key) {
+            Some(Value::String(text)) => parse_query_time(text),
+            Some(Value::Int(ms)) => ms.checked_mul(1_000_000),
+            Some(Value::Timestamp(ns)) => Some(*ns),
+            _ => None,
+        };
+        if let Some(time) = time {
+            event.timestamp = time;
+            event.fields.remove(key);
+            return;
+        }
+    }
 }
 
 fn with_ingest_time(mut event: Event) -> Event {
@@ -385,7 +453,10 @@ fn array_events(body: &[u8]) -> Result<Vec<Event>, Failure> {
 
 fn json_event(json: &Json, raw: &[u8]) -> Event {
     match event_from_json(json) {
-        Ok(event) => with_ingest_time(event),
+        Ok(mut event) => {
+            take_event_time(&mut event);
+            with_ingest_time(event)
+        }
         Err(error) => invalid(raw, &error.to_string()),
     }
 }

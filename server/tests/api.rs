@@ -290,3 +290,126 @@ fn context_gives_the_lines_around_a_hit_from_the_same_source() {
     assert_eq!(ctx["hit"]["message"], "line 20");
     assert_eq!(messages("after"), ["line 21", "line 22"]);
 }
+
+/// The Elasticsearch `_bulk` contract in the detail clients rely on: item
+/// order and shape, per-item errors, the path's default index, request-level
+/// errors in Elasticsearch's shape, `@timestamp` as the event time.
+#[test]
+fn elasticsearch_bulk_answers_per_item_in_order() {
+    let s = start(ServerOptions::default());
+    let (status, info) = request(s.addr, "GET", "/", "", b"");
+    assert_eq!(
+        (status, info["tagline"].as_str()),
+        (200, Some("You Know, for Search"))
+    );
+
+    let body = concat!(
+        r#"{"index":{}}"#,
+        "\n",
+        r#"{"@timestamp":"2026-11-20T08:00:00.250Z","message":"first one","log":{"level":"warn"}}"#,
+        "\n",
+        r#"{"create":{"_index":"other","_id":"x1"}}"#,
+        "\n",
+        r#"{"message":"second one"}"#,
+        "\n",
+        r#"{"delete":{"_id":"gone"}}"#,
+        "\n",
+        r#"{"update":{"_id":"x1"}}"#,
+        "\n",
+        r#"{"doc":{"message":"changed"}}"#,
+        "\n",
+        r#"{"index":{"_index":"BAD INDEX"}}"#,
+        "\n",
+        r#"{"message":"nowhere"}"#,
+        "\n",
+        r#"{"index":{}}"#,
+        "\n",
+        "not json at all\n",
+    );
+    let (status, answer) = request(
+        s.addr,
+        "POST",
+        "/logs/_bulk",
+        "application/x-ndjson",
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["errors"], true);
+    let items = answer["items"].as_array().unwrap();
+    let summary: Vec<(String, String, u64)> = items
+        .iter()
+        .map(|item| {
+            let (action, body) = item.as_object().unwrap().iter().next().unwrap();
+            (
+                action.clone(),
+                body["_index"].as_str().unwrap().to_owned(),
+                body["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("index", "logs", 201),
+        ("create", "other", 201),
+        ("delete", "logs", 400),
+        ("update", "logs", 400),
+        ("index", "BAD INDEX", 400),
+        ("index", "logs", 400),
+    ];
+    assert_eq!(
+        summary,
+        expected
+            .map(|(a, i, s)| (a.to_owned(), i.to_owned(), s))
+            .to_vec()
+    );
+    assert_eq!(items[1]["create"]["_id"], "x1");
+    assert_eq!(items[1]["create"]["result"], "created");
+    assert!(items[4]["index"]["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("BAD INDEX"));
+
+    let (_, hit) = search(&s, "logs", "\"first one\" AND log.level:warn", "");
+    assert_eq!(hit["total"], 1, "{hit}");
+    assert_eq!(
+        hit["hits"][0]["timestamp"], "2026-11-20T08:00:00.250Z",
+        "{hit}"
+    );
+    let (_, hit) = search(&s, "other", "\"second one\" AND _id:x1", "");
+    assert_eq!(hit["total"], 1, "{hit}");
+
+    // A malformed action line fails the request, naming the line.
+    let (status, error) = request(
+        s.addr,
+        "POST",
+        "/_bulk",
+        "application/x-ndjson",
+        b"{\"index\":{}}\n{}\n[1,2]\n",
+    );
+    assert_eq!(status, 400);
+    assert_eq!(error["status"], 400);
+    assert!(
+        error["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 3:"),
+        "{error}"
+    );
+    // A document without an index anywhere is an item error, not a lost line.
+    let (_, answer) = request(
+        s.addr,
+        "POST",
+        "/_bulk",
+        "application/x-ndjson",
+        b"{\"index\":{}}\n{\"message\":\"m\"}\n",
+    );
+    assert_eq!(answer["items"][0]["index"]["status"], 400, "{answer}");
+    // One document at a time, as `client.index` sends it.
+    let (status, one) = request(
+        s.addr,
+        "PUT",
+        "/logs/_doc/abc",
+        "application/json",
+        b"{\"message\":\"solo\"}",
+    );
+    assert_eq!((status, one["_id"].as_str()), (201, Some("abc")), "{one}");
+}

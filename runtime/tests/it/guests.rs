@@ -8,7 +8,7 @@
 //! from `scripts/ensure-tool`. When one cannot be provisioned, a test fails
 //! under CI (`CI=true`) and otherwise says so loudly on stderr and returns.
 
-use super::sluice;
+use super::{ensure_tool, sluice};
 use serde_json::Value as Json;
 use sluice::plugin::bindings::{StageState, TransformPre};
 use sluice::plugin::transform::{ConfigureError, Grants, TransformLimits, TransformPlugin};
@@ -33,33 +33,6 @@ fn target_dir() -> PathBuf {
         .nth(3)
         .map(Path::to_path_buf)
         .unwrap_or_else(|| repo().join("target"))
-}
-
-/// Runs `scripts/ensure-tool name`: the tool's path, or `None` (after a loud
-/// notice) when it cannot be provisioned outside CI. Under CI that fails.
-fn ensure_tool(name: &str) -> Option<PathBuf> {
-    let output = Command::new(repo().join("scripts/ensure-tool"))
-        .arg(name)
-        .stderr(Stdio::piped())
-        .output()
-        .expect("runs scripts/ensure-tool");
-    if output.status.success() {
-        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        return Some(PathBuf::from(path));
-    }
-    let why = format!(
-        "cannot provision `{name}` with scripts/ensure-tool:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
-    }
-    // Straight to stderr: the test harness captures `eprintln!` of tests that pass.
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!!!!!!! SKIPPED: {why}!!!!!!!! (under CI=true this fails)\n"
-    );
-    None
 }
 
 /// Builds `examples/<example>` with its `build.sh` once the `tools` are

@@ -2,7 +2,7 @@
 //! acknowledged line surviving a kill -9; and the quickstart, whose `store`
 //! sink feeds the index its `[api]` searches.
 
-use super::sluice;
+use super::{ensure_tool, sluice};
 use serde_json::Value as Json;
 use std::io::{Read, Write};
 use std::process::{Child, Stdio};
@@ -176,4 +176,96 @@ fn quickstart_parses_demo_traffic_into_the_store_that_its_api_searches() {
     assert!(total(port, "quickstart", "*").as_u64().unwrap() >= all);
     served.kill().unwrap();
     served.wait().unwrap();
+}
+
+/// The official Elasticsearch Python client, unchanged, against `sluice
+/// serve`: it probes `GET /`, checks the product header, bulk-indexes a
+/// real log gzipped through `helpers.bulk` and a single document through
+/// `index`;
+/// a document for an invalid index gets its own error in the bulk answer.
+#[test]
+fn the_elasticsearch_python_client_bulk_indexes_into_sluice() {
+    let Some(python) = ensure_tool("python-elasticsearch") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = start(dir.path(), port);
+    let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/loghub/OpenSSH_2k.log");
+    let script = r#"
+import json, sys
+from elasticsearch import Elasticsearch, helpers
+es = Elasticsearch(sys.argv[1], request_timeout=30, http_compress=True)
+info = es.info()
+lines = [l.rstrip("\n") for l in open(sys.argv[2], encoding="utf-8") if l.strip()]
+docs = ({"_index": "es-ssh", "_source": {
+            "@timestamp": "2026-11-20T10:%02d:%02d.000Z" % (i // 60 % 60, i % 60),
+            "message": line, "service": {"name": "sshd"}, "log": {"level": "info"}}}
+        for i, line in enumerate(lines))
+ok, errors = helpers.bulk(es, docs, chunk_size=500)
+bad_ok, bad = helpers.bulk(es, [{"_index": "Not/Valid", "_source": {"message": "x"}},
+                               {"_index": "es-ssh", "_source": {"message": "late one"}}],
+                           raise_on_error=False)
+single = es.index(index="es-ssh", id="fixed-1", document={"message": "single doc", "n": 7})
+print(json.dumps({"version": info["version"]["number"], "ok": ok, "errors": len(errors),
+                  "bad_ok": bad_ok, "bad": [e["index"]["status"] for e in bad],
+                  "single": single["result"], "lines": len(lines)}))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &format!("http://127.0.0.1:{port}")])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let lines = answer["lines"].as_u64().unwrap();
+    assert_eq!(lines, 2000);
+    assert_eq!(
+        answer["version"].as_str().unwrap().chars().next(),
+        Some('8')
+    );
+    assert_eq!(
+        (answer["ok"].as_u64(), answer["errors"].as_u64()),
+        (Some(lines), Some(0))
+    );
+    assert_eq!(answer["bad_ok"], 1, "{answer}");
+    assert_eq!(answer["bad"], serde_json::json!([400]), "{answer}");
+    assert_eq!(answer["single"], "created");
+
+    // Every document is searchable, with its `@timestamp` as the event time
+    // and its nested objects as dotted fields.
+    let count = |q: &str, from: &str, to: &str| {
+        let target = format!(
+            "/api/v1/search?index=es-ssh&q={}&from={from}&to={to}&limit=1",
+            encode(q)
+        );
+        let (status, body) = request(port, "GET", &target, b"").unwrap();
+        assert_eq!(status, 200, "{body}");
+        body["total"].as_u64().unwrap()
+    };
+    let (from, to) = ("2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z");
+    assert_eq!(count("service.name:sshd", from, to), lines);
+    let text = std::fs::read_to_string(&log).unwrap().to_lowercase();
+    let failed = text
+        .lines()
+        .filter(|l| l.contains("failed password"))
+        .count() as u64;
+    assert_eq!(count("\"failed password\"", from, to), failed);
+    assert_eq!(
+        count(
+            "\"single doc\" AND n:7 AND _id:fixed-1",
+            "now-1h",
+            "now%2B1h"
+        ),
+        1
+    );
+    assert_eq!(count("\"late one\"", "now-1h", "now%2B1h"), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
