@@ -18,16 +18,20 @@
 //! - The Elasticsearch subset shippers use (`elastic.rs`): `GET /`,
 //!   `POST /_bulk`, `POST /{index}/_bulk`, `/{index}/_doc[/{id}]`, and the
 //!   set-up calls they make first.
+//! - The Loki push API (`loki.rs`): `POST /loki/api/v1/push`, snappy
+//!   protobuf or JSON, answered 204 once the WAL holds the entries.
 //! - `GET /health`, and `GET /metrics` (Prometheus text) when the process
 //!   has metrics (a pipeline's `[api]`).
 //!
 //! Errors are JSON, `{"error": ...}`, with the query's `column` when the
 //! query is at fault. Bodies may be gzipped (`Content-Encoding: gzip`), and
 //! a JSON event's `@timestamp` or `timestamp` (RFC 3339 or epoch ms) is its
-//! event time. It is not: authentication, TLS, the Loki, OTLP and syslog
+//! event time. It is not: authentication, TLS, the OTLP and syslog
 //! ingest, live tail or the UI (the server issue adds those).
 
 mod elastic;
+mod loki;
+mod proto;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -209,11 +213,19 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
             return response;
         }
         (&Method::POST, "/api/v1/ingest") => ingest(req, &query, shared).await,
+        (&Method::POST, "/loki/api/v1/push") => match loki_push(req, &query, shared).await {
+            Ok(()) => {
+                let mut response = Response::new(Full::new(Bytes::new()));
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                return response;
+            }
+            Err(failure) => Err(failure),
+        },
         (&Method::GET, "/api/v1/search") => search(&query, shared).await,
         (&Method::GET, p) if p.starts_with("/api/v1/context/") => {
             context(&p["/api/v1/context/".len()..], &query, shared).await
         }
-        (_, "/health" | "/api/v1/ingest" | "/api/v1/search" | "/metrics")
+        (_, "/health" | "/api/v1/ingest" | "/api/v1/search" | "/loki/api/v1/push" | "/metrics")
             if path != "/metrics" || shared.metrics.is_some() =>
         {
             Err(Failure {
@@ -330,13 +342,7 @@ async fn ingest(
     shared: &Shared,
 ) -> Result<Json, Failure> {
     let index = index_param(query)?.to_owned();
-    let content_type = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let content_type = content_type(&req);
     let body = read_body(req, &shared.options).await?;
     let events = match content_type.as_str() {
         "application/x-ndjson" | "application/ndjson" => ndjson_events(&body),
@@ -393,6 +399,39 @@ async fn read_body(req: Request<Incoming>, options: &ServerOptions) -> Result<By
             column: None,
         }),
     }
+}
+
+/// `POST /loki/api/v1/push` (see `loki.rs`).
+async fn loki_push(
+    req: Request<Incoming>,
+    query: &HashMap<String, String>,
+    shared: &Shared,
+) -> Result<(), Failure> {
+    let index = match query.get("index") {
+        Some(_) => index_param(query)?.to_owned(),
+        None => req
+            .headers()
+            .get("x-scope-orgid")
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| loki::DEFAULT_INDEX.to_owned(), str::to_owned),
+    };
+    sluice_store::validate_index_name(&index)?;
+    let content_type = content_type(&req);
+    let body = read_body(req, &shared.options).await?;
+    let events = loki::events(&content_type, &body)?;
+    let store = store_of(shared)?;
+    blocking(move || store.append(&index, &events)).await?;
+    Ok(())
+}
+
+/// The request's media type, lower-cased, without parameters.
+fn content_type(req: &Request<Incoming>) -> String {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// The event time from a `timestamp` or `@timestamp` field holding RFC 3339

@@ -269,3 +269,84 @@ print(json.dumps({"version": info["version"]["number"], "ok": ok, "errors": len(
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// winston-loki, a Loki client from npm, pushes a real log to `sluice
+/// serve` in both of its encodings (snappy-compressed protobuf, its
+/// default, and JSON); its labels become fields and its entries' times the
+/// event times.
+#[test]
+fn a_loki_client_pushes_protobuf_and_json_into_sluice() {
+    let Some(modules) = ensure_tool("winston-loki") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = start(dir.path(), port);
+    let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/loghub/Linux_2k.log");
+    let script = r#"
+const { createLogger } = require('winston');
+const LokiTransport = require('winston-loki');
+const fs = require('fs');
+const [host, file, encoding] = process.argv.slice(1);
+const transport = new LokiTransport({
+  host, json: encoding === 'json', batching: true, interval: 0.5, timeout: 20000,
+  labels: { app: 'linux', encoding },
+  onConnectionError: (e) => { console.error('push failed:', e); process.exit(3); },
+});
+const logger = createLogger({ transports: [transport] });
+const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim());
+lines.forEach((line, i) => logger.info(line, { labels: { shard: String(i % 4) } }));
+setTimeout(async () => {
+  await transport.flush();
+  console.log(lines.length);
+  process.exit(0);
+}, 200);
+"#;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines = text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+    let count = |q: &str| {
+        let target = format!(
+            "/api/v1/search?index=logs&q={}&from=now-1h&to=now%2B1h&limit=1",
+            encode(q)
+        );
+        let (status, body) = request(port, "GET", &target, b"").unwrap();
+        assert_eq!(status, 200, "{body}");
+        body["total"].as_u64().unwrap()
+    };
+    for encoding in ["protobuf", "json"] {
+        let out = std::process::Command::new("node")
+            .args(["-e", script, &format!("http://127.0.0.1:{port}")])
+            .arg(&log)
+            .arg(encoding)
+            .env("NODE_PATH", modules.join("node_modules"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{encoding}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            lines.to_string()
+        );
+        assert_eq!(count(&format!("app:linux AND encoding:{encoding}")), lines);
+        assert_eq!(
+            count(&format!("encoding:{encoding} AND shard:3")),
+            lines / 4,
+            "{encoding}"
+        );
+        let sessions = text
+            .lines()
+            .filter(|l| l.contains("session opened"))
+            .count() as u64;
+        assert_eq!(
+            count(&format!("encoding:{encoding} AND \"session opened\"")),
+            sessions
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
