@@ -211,7 +211,7 @@ pub fn search(index: &Index, req: &SearchRequest) -> Result<SearchResponse> {
     let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;
     // The snapshot first: the view taken after it holds every event at or below it.
     let snap = cursor.map_or_else(|| index.last_seq(), |c| c.snap);
-    let view = index.view();
+    let view = index.view_for(&req.query, (req.time_field, req.from, req.to), snap)?;
     let budget = Budget {
         max: req.scan_budget,
         deadline: req.deadline,
@@ -274,7 +274,8 @@ pub fn context(index: &Index, hit: &str, before: usize, after: usize) -> Result<
     let sq: u64 = hit
         .parse()
         .map_err(|_| Error::NoSuchEvent(hit.chars().take(64).collect()))?;
-    let view = index.view();
+    // Context is unbounded in time: every cold segment may hold a neighbour.
+    let view = index.view_with(|_| true)?;
     let Some((loc, ts)) = find_seq(&view, sq)? else {
         return Err(Error::NoSuchEvent(hit.to_owned()));
     };
