@@ -9,7 +9,6 @@ use sluice_event::{Event, Value};
 use sluice_query::Query;
 use sluice_store::{
     parse_pipe, Clock, ColdStorage, Retention, SearchRequest, Store, StoreOptions, SyncMode,
-    TimeField,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -279,7 +278,11 @@ fn segments_move_hot_warm_cold_deleted_and_answers_stay_the_same() {
     let mut req = SearchRequest::new(Query::parse("retprobe").unwrap());
     req.limit = 1;
     let agg = store
-        .aggregate(INDEX, &req, &parse_pipe("stats count() by group").unwrap())
+        .aggregate(
+            INDEX,
+            &req,
+            &parse_pipe("| stats count() by group", 0).unwrap(),
+        )
         .unwrap();
     let text = format!("{agg:?}");
     for g in ["\"c\"", "\"w\"", "\"h\"", "\"m\""] {
