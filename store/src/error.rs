@@ -62,7 +62,8 @@ pub enum Error {
         store: String,
         key: String,
         op: &'static str,
-        source: object_store::Error,
+        /// Boxed: object_store's error is large, and every `Result` here carries this enum.
+        source: Box<object_store::Error>,
     },
     /// The cold storage options are unusable.
     #[error("cold storage {url:?}: {reason}")]

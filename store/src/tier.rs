@@ -69,7 +69,10 @@ pub struct Remote {
     prefix: String,
     /// For messages.
     url: String,
-    rt: tokio::runtime::Runtime,
+    /// Always `Some` until dropped.
+    rt: Option<tokio::runtime::Runtime>,
+    /// Files larger than this are uploaded in parts of this size.
+    multipart_bytes: u64,
 }
 
 impl std::fmt::Debug for Remote {
@@ -78,11 +81,24 @@ impl std::fmt::Debug for Remote {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+impl Drop for Remote {
+    fn drop(&mut self) {
+        // Without waiting: a plain drop of a runtime panics inside an async context, and the
+        // last `Store` handle may be dropped in one.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Remote {
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt
+            .as_ref()
+            .expect("the runtime lives as long as the Remote")
+            .block_on(f)
+    }
+
     pub fn open(cfg: &ColdStorage) -> Result<Remote> {
         let bad = |reason: String| Error::ColdStorage {
             url: cfg.url.clone(),
@@ -107,7 +123,7 @@ impl Remote {
             if let Some(ep) = &cfg.endpoint {
                 b = b.with_endpoint(ep);
             }
-            if let Some(r) = cfg.region.clone().or_else(|| env("AWS_REGION")) {
+            if let Some(r) = &cfg.region {
                 b = b.with_region(r);
             }
             if let Some(k) = &cfg.access_key_id {
@@ -141,7 +157,8 @@ impl Remote {
             store,
             prefix,
             url: url.to_owned(),
-            rt,
+            rt: Some(rt),
+            multipart_bytes: 16 << 20,
         })
     }
 
@@ -151,7 +168,7 @@ impl Remote {
             store,
             key,
             op,
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -177,18 +194,59 @@ impl Remote {
         files.sort();
         let mut out = Vec::with_capacity(files.len());
         for (rel, path) in files {
-            let bytes = fs::read(&path).map_err(|e| Error::io(&path, "read for upload", e))?;
-            let size = bytes.len() as u64;
             let k = format!("{key}/{rel}");
-            self.rt
-                .block_on(
+            let size = fs::metadata(&path)
+                .map_err(|e| Error::io(&path, "stat for upload", e))?
+                .len();
+            if size > self.multipart_bytes {
+                self.upload_multipart(&path, &k)?;
+            } else {
+                let bytes = fs::read(&path).map_err(|e| Error::io(&path, "read for upload", e))?;
+                self.block_on(
                     self.store
                         .put(&ObjPath::from(k.as_str()), PutPayload::from(bytes)),
                 )
                 .map_err(self.err(&k, "upload"))?;
+            }
             out.push((rel, size));
         }
         Ok(out)
+    }
+
+    /// Uploads a large file in parts of `multipart_bytes` (S3 wants at least 5 MiB), a few
+    /// in flight, without reading it whole into memory.
+    fn upload_multipart(&self, path: &Path, key: &str) -> Result<()> {
+        let mut file = fs::File::open(path).map_err(|e| Error::io(path, "open for upload", e))?;
+        let chunk = self.multipart_bytes.max(5 << 20) as usize;
+        self.block_on(async {
+            let upload = self
+                .store
+                .put_multipart(&ObjPath::from(key))
+                .await
+                .map_err(self.err(key, "start multipart upload"))?;
+            let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, chunk);
+            let mut buf = vec![0u8; chunk];
+            loop {
+                let n = match std::io::Read::read(&mut file, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = w.abort().await;
+                        return Err(Error::io(path, "read for upload", e));
+                    }
+                };
+                if let Err(e) = w.wait_for_capacity(4).await {
+                    let _ = w.abort().await;
+                    return Err(self.err(key, "multipart upload")(e));
+                }
+                w.write(&buf[..n]);
+            }
+            w.finish()
+                .await
+                .map_err(self.err(key, "finish multipart upload"))?;
+            Ok(())
+        })
     }
 
     /// Downloads `files` of the segment at `key` into `to`.
@@ -201,7 +259,7 @@ impl Remote {
             }
             let file = fs::File::create(&path).map_err(|e| Error::io(&path, "create", e))?;
             let mut w = BufWriter::new(file);
-            self.rt.block_on(async {
+            self.block_on(async {
                 let got = self
                     .store
                     .get(&ObjPath::from(k.as_str()))
@@ -223,7 +281,7 @@ impl Remote {
 
     /// Deletes every object under `<key>/`. Returns how many.
     pub fn delete_all(&self, key: &str) -> Result<usize> {
-        self.rt.block_on(async {
+        self.block_on(async {
             let prefix = ObjPath::from(key);
             let metas: Vec<_> = self
                 .store
@@ -244,7 +302,7 @@ impl Remote {
     /// The segment directories stored for `index` (their keys).
     pub fn segment_keys(&self, index: &str) -> Result<Vec<String>> {
         let key = self.index_key(index);
-        let listed = match self.rt.block_on(
+        let listed = match self.block_on(
             self.store
                 .list_with_delimiter(Some(&ObjPath::from(key.as_str()))),
         ) {
@@ -463,10 +521,8 @@ impl Index {
         if policy.cold_after.is_some() {
             let catalog = lock(&self.maint).catalog.clone();
             for e in &catalog.segments {
-                if e.is_local() && aged(now, e, policy.cold_after) {
-                    if self.cool(e)? {
-                        report.cooled += 1;
-                    }
+                if e.is_local() && aged(now, e, policy.cold_after) && self.cool(e)? {
+                    report.cooled += 1;
                 }
             }
         }
@@ -670,6 +726,39 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_download_and_delete_round_trip_with_multipart() {
+        let src = tempfile::tempdir().unwrap();
+        let cold = tempfile::tempdir().unwrap();
+        let back = tempfile::tempdir().unwrap();
+        fs::create_dir_all(src.path().join("index")).unwrap();
+        // 5 MiB parts at least: one file of 2.5 parts, one small one.
+        let big: Vec<u8> = (0..(25u32 << 19)).map(|i| (i * 7 % 251) as u8).collect();
+        fs::write(src.path().join("rows.arrow"), &big).unwrap();
+        fs::write(src.path().join("index").join(".managed.json"), b"[]").unwrap();
+        let mut remote = Remote::open(&ColdStorage {
+            url: cold.path().display().to_string(),
+            ..ColdStorage::default()
+        })
+        .unwrap();
+        remote.multipart_bytes = 5 << 20;
+        let key = remote.key("idx", "seg-1");
+        let files = remote.upload(src.path(), &key).unwrap();
+        assert_eq!(
+            files,
+            vec![
+                ("index/.managed.json".to_owned(), 2),
+                ("rows.arrow".to_owned(), big.len() as u64)
+            ]
+        );
+        assert_eq!(remote.segment_keys("idx").unwrap(), vec![key.clone()]);
+        remote.download(&key, &files, back.path()).unwrap();
+        assert_eq!(fs::read(back.path().join("rows.arrow")).unwrap(), big);
+        assert_eq!(remote.delete_all(&key).unwrap(), 2);
+        assert!(remote.segment_keys("idx").unwrap().is_empty());
+        assert!(remote.segment_keys("other").unwrap().is_empty());
+    }
 
     #[test]
     fn recompress_keeps_every_row_and_shrinks_the_rows_file() {

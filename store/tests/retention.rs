@@ -676,3 +676,20 @@ fn aborts_at_every_retention_failpoint_lose_and_duplicate_nothing() {
         assert_eq!(probes(&store).len(), 400);
     }
 }
+
+/// The store keeps an object-store runtime inside; the last handle may be dropped in async
+/// code (a sink's task) without the "cannot drop a runtime" panic.
+#[test]
+fn a_store_with_cold_storage_can_be_dropped_in_async_code() {
+    let data = tempfile::tempdir().unwrap();
+    let cold = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicI64::new(T));
+    let opts = options(&clock, local_cold(cold.path()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let store = Store::open(data.path(), opts).unwrap();
+        drop(store);
+    });
+}
