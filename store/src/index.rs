@@ -400,8 +400,10 @@ impl Index {
     /// Whether memory is so far past the flush thresholds (4x) that appends should wait for
     /// a flush: backpressure when ingest outruns indexing.
     pub fn over_memory(&self) -> bool {
-        self.mem_rows.load(Ordering::SeqCst) >= 4 * self.opts.flush_rows as u64
-            || self.mem_bytes.load(Ordering::SeqCst) >= 4 * self.opts.flush_bytes as u64
+        // Saturating: `usize::MAX` means "never" (and overflowed with a background thread).
+        self.mem_rows.load(Ordering::SeqCst) >= (self.opts.flush_rows as u64).saturating_mul(4)
+            || self.mem_bytes.load(Ordering::SeqCst)
+                >= (self.opts.flush_bytes as u64).saturating_mul(4)
     }
 
     /// Syncs the WAL (for the interval policy, when appends stop).

@@ -206,6 +206,11 @@ pub struct Retention {
 }
 
 /// The object store of cold segments.
+///
+/// A store owns `<prefix>/<index>/` there: retention deletes every segment directory under it
+/// that its catalog does not name (leftovers of interrupted moves), so two data directories
+/// must not share a prefix. Cold catalog entries keep their object key relative to the bucket
+/// (or directory); pointing `url` at another bucket or directory strands them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ColdStorage {
     /// `file:///some/dir`, a plain path, or `s3://bucket/prefix`.

@@ -693,3 +693,47 @@ fn a_store_with_cold_storage_can_be_dropped_in_async_code() {
         drop(store);
     });
 }
+
+/// Retention runs on the background thread, per index (an override for one index, none for
+/// the other).
+#[test]
+fn background_thread_applies_per_index_retention() {
+    let data = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicI64::new(T));
+    let mut overrides = HashMap::new();
+    overrides.insert(
+        "old".to_owned(),
+        Retention {
+            delete_after: hours(2),
+            ..Retention::default()
+        },
+    );
+    let opts = StoreOptions {
+        background: true,
+        retention: Retention::default(),
+        retention_overrides: overrides,
+        retention_interval: Duration::from_millis(50),
+        cold: None,
+        ..options(&clock, ColdStorage::default())
+    };
+    let store = Store::open(data.path(), opts).unwrap();
+    let lines = loghub("Linux");
+    let mut rng = Rng(5);
+    for index in ["old", "kept"] {
+        store
+            .append(index, &group(&lines, &mut rng, "x", 0, 50, T - 5 * HOUR))
+            .unwrap();
+        store.flush(index).unwrap();
+    }
+    let t0 = Instant::now();
+    while store.stats("old").unwrap().segments > 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the background thread did not delete"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(store.stats("old").unwrap().deleted, 1);
+    let kept = store.stats("kept").unwrap();
+    assert_eq!((kept.segments, kept.deleted), (1, 0));
+}
