@@ -274,8 +274,8 @@ pub fn context(index: &Index, hit: &str, before: usize, after: usize) -> Result<
     let sq: u64 = hit
         .parse()
         .map_err(|_| Error::NoSuchEvent(hit.chars().take(64).collect()))?;
-    // Context is unbounded in time: every cold segment may hold a neighbour.
-    let view = index.view_with(|_| true)?;
+    // Of the cold segments, only the one holding the hit ...
+    let view = index.view_with(|m| m.min_seq <= sq && sq <= m.max_seq)?;
     let Some((loc, ts)) = find_seq(&view, sq)? else {
         return Err(Error::NoSuchEvent(hit.to_owned()));
     };
@@ -284,6 +284,8 @@ pub fn context(index: &Index, hit: &str, before: usize, after: usize) -> Result<
     let query = source_query(source.as_ref())?;
     let snap = u64::MAX;
     let range = (TimeField::Timestamp, i64::MIN, i64::MAX);
+    // ... then those the neighbours' scans cannot prune.
+    let view = index.view_for(&query, range, snap)?;
     let same = |e: &Event| match &source {
         None | Some(Value::Null) => {
             !matches!(e.fields.get(SOURCE_FIELD), Some(v) if *v != Value::Null)

@@ -244,6 +244,22 @@ fn segments_move_hot_warm_cold_deleted_and_answers_stay_the_same() {
     ingest(&store, T);
     let base = answers(&store, T);
     assert_eq!(base[0].0, 600);
+    // Context around events of group c (cold later), middle and edges.
+    let c_hits = all_hits(&store, "group:c", i64::MIN, i64::MAX).1;
+    let ctx_ids: Vec<String> = [0, 57, 199].iter().map(|&i| c_hits[i].0.clone()).collect();
+    let contexts = |store: &Store| {
+        ctx_ids
+            .iter()
+            .map(|id| format!("{:?}", store.context(INDEX, id, 3, 3).unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let base_ctx = contexts(&store);
+    assert!(
+        base_ctx
+            .iter()
+            .all(|c| c.contains("before: [Hit") || c.contains("after: [Hit")),
+        "{base_ctx:?}"
+    );
 
     // Nothing is old enough yet.
     let r = store.retain().unwrap();
@@ -288,16 +304,14 @@ fn segments_move_hot_warm_cold_deleted_and_answers_stay_the_same() {
     for g in ["\"c\"", "\"w\"", "\"h\"", "\"m\""] {
         assert!(text.contains(g), "{g} missing from {text}");
     }
-    let c_hit = all_hits(&store, "group:c", i64::MIN, i64::MAX).1[0]
-        .0
-        .clone();
-    let ctx = store.context(INDEX, &c_hit, 2, 2).unwrap();
-    assert!(!ctx.before.is_empty() || !ctx.after.is_empty());
+    assert_eq!(contexts(&store), base_ctx);
 
     // Reopen with an empty cache: same answers, fetched again.
     drop(store);
     std::fs::remove_dir_all(data.path().join(INDEX).join("cache")).unwrap();
     let store = Store::open(data.path(), opts.clone()).unwrap();
+    assert_eq!(contexts(&store), base_ctx);
+    assert_eq!(store.stats(INDEX).unwrap().cache.fetches, 1);
     assert_eq!(answers(&store, T), base);
     assert_eq!(store.stats(INDEX).unwrap().cache.fetches, 1);
     // Reopen keeping the cache: no fetch.
