@@ -580,6 +580,70 @@ fn s3_cold_tier_against_moto() {
     let body = listing("some/prefix/logs/");
     assert!(!body.contains(&cold_seg), "{body}");
     assert_eq!(all_hits(&store, "retprobe", i64::MIN, i64::MAX).0, 400);
+    drop(store);
+
+    // Endpoint, region and credentials from the standard AWS variables alone (a child
+    // process, since the environment is the process's).
+    let (code, body) = http(moto.port, "PUT", "/sluice-env").unwrap();
+    assert_eq!(code, 200, "create bucket: {body}");
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "s3_env_child", "--nocapture", "--test-threads=1"])
+        .env(S3_ENV_CHILD, data.path())
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", moto.port),
+        )
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "eu-west-1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("env ok"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, body) = http(moto.port, "GET", "/sluice-env?list-type=2&prefix=p/logs/").unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("/rows.arrow</Key>"), "{body}");
+}
+
+const S3_ENV_CHILD: &str = "SLUICE_STORE_S3_ENV_CHILD";
+
+/// The child of `s3_cold_tier_against_moto` configured by the environment only.
+#[test]
+fn s3_env_child() {
+    let Ok(data) = std::env::var(S3_ENV_CHILD) else {
+        return;
+    };
+    let clock = Arc::new(AtomicI64::new(T));
+    let cold = ColdStorage {
+        url: "s3://sluice-env/p".into(),
+        ..ColdStorage::default()
+    };
+    let store = Store::open(&data, options(&clock, cold)).unwrap();
+    ingest(&store, T);
+    let base = answers(&store, T);
+    let r = store.retain().unwrap();
+    assert_eq!(r.cooled, 1);
+    drop(store);
+    std::fs::remove_dir_all(Path::new(&data).join(INDEX).join("cache")).unwrap();
+    let store = Store::open(
+        &data,
+        options(
+            &clock,
+            ColdStorage {
+                url: "s3://sluice-env/p".into(),
+                ..ColdStorage::default()
+            },
+        ),
+    )
+    .unwrap();
+    assert_eq!(answers(&store, T), base);
+    assert_eq!(store.stats(INDEX).unwrap().cache.fetches, 1);
+    println!("env ok");
 }
 
 // ---------------------------------------------------------------------------------------
