@@ -254,6 +254,26 @@ fn segments_move_hot_warm_cold_deleted_and_answers_stay_the_same() {
             .collect::<Vec<_>>()
     };
     let base_ctx = contexts(&store);
+    let aggs = |store: &Store| {
+        let req = SearchRequest::new(Query::parse("retprobe").unwrap());
+        [
+            "| stats count() by group",
+            "| top 5 level",
+            "| stats count() by service",
+        ]
+        .iter()
+        .map(|p| {
+            store
+                .aggregate(INDEX, &req, &parse_pipe(p, 0).unwrap())
+                .unwrap()
+        })
+        .collect::<Vec<_>>()
+    };
+    let base_aggs = aggs(&store);
+    let text = format!("{:?}", base_aggs[0]);
+    for g in ["\"c\"", "\"w\"", "\"h\"", "\"m\""] {
+        assert!(text.contains(g), "{g} missing from {text}");
+    }
     assert!(
         base_ctx
             .iter()
@@ -291,19 +311,7 @@ fn segments_move_hot_warm_cold_deleted_and_answers_stay_the_same() {
     assert_eq!(answers(&store, T), base);
     assert_eq!(store.stats(INDEX).unwrap().cache.fetches, 1);
     // Aggregations and context see cold segments too.
-    let mut req = SearchRequest::new(Query::parse("retprobe").unwrap());
-    req.limit = 1;
-    let agg = store
-        .aggregate(
-            INDEX,
-            &req,
-            &parse_pipe("| stats count() by group", 0).unwrap(),
-        )
-        .unwrap();
-    let text = format!("{agg:?}");
-    for g in ["\"c\"", "\"w\"", "\"h\"", "\"m\""] {
-        assert!(text.contains(g), "{g} missing from {text}");
-    }
+    assert_eq!(aggs(&store), base_aggs);
     assert_eq!(contexts(&store), base_ctx);
 
     // Reopen with an empty cache: same answers, fetched again.
@@ -312,6 +320,7 @@ fn segments_move_hot_warm_cold_deleted_and_answers_stay_the_same() {
     let store = Store::open(data.path(), opts.clone()).unwrap();
     assert_eq!(contexts(&store), base_ctx);
     assert_eq!(store.stats(INDEX).unwrap().cache.fetches, 1);
+    assert_eq!(aggs(&store), base_aggs);
     assert_eq!(answers(&store, T), base);
     assert_eq!(store.stats(INDEX).unwrap().cache.fetches, 1);
     // Reopen keeping the cache: no fetch.
