@@ -345,8 +345,8 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
 /// Rewrites the rows of the segment in `dir` with zstd and updates `meta.json`'s size.
 /// Returns the new meta.
 ///
-/// Why zstd: arrow-ipc supports it through its `zstd` feature, and the `zstd` crate is in the
-/// workspace already (wasmtime's cache uses it), so it costs no new dependency. On log rows
+/// Why zstd: arrow-ipc supports it through its `zstd` feature, and the zstd C library
+/// (zstd-sys) is in the tree already through wasmtime, so it costs only thin Rust wrappers. On log rows
 /// (text message + JSON fields) it compresses markedly better than LZ4_FRAME at a lower but
 /// still fast decode speed, which suits warm data: read less often than hot, kept longer.
 /// The record batches are copied one for one, so [`crate::rows::BATCH_ROWS`] (the unit of
