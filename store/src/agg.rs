@@ -462,7 +462,8 @@ impl State {
 /// Runs `pipe` over the matches of `req` in `index`, streaming: each match is folded into
 /// its group as the scan finds it.
 pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult> {
-    let view = index.view();
+    let snap = index.last_seq();
+    let view = index.view_for(&req.query, (req.time_field, req.from, req.to), snap)?;
     let plan = index.plan(&req.query);
     let mut budget = Budget {
         max: req.scan_budget,
@@ -492,7 +493,7 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         &plan,
         &req.query,
         (req.time_field, req.from, req.to),
-        index.last_seq(),
+        snap,
         &mut budget,
         |ts, _, loc| {
             if failed.is_none() {

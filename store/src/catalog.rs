@@ -2,7 +2,7 @@
 //! atomically: written to `catalog.json.tmp`, fsynced, renamed over, directory fsynced.
 
 use crate::error::{Error, Result};
-use crate::segment::sync_dir;
+use crate::segment::{sync_dir, SegmentMeta};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,7 +19,8 @@ pub struct Entry {
     pub id: u64,
     /// The directory under `segments/`.
     pub dir: String,
-    /// `hot` for now (warm and cold come with retention).
+    /// `hot` (as flushed or merged), `warm` (merged and recompressed by retention) or `cold`
+    /// (in the object store only, see `location`).
     pub tier: String,
     pub rows: u64,
     pub min_timestamp: i64,
@@ -27,6 +28,30 @@ pub struct Entry {
     pub min_seq: u64,
     pub max_seq: u64,
     pub bytes: u64,
+    /// Cold: the object key of the segment's directory (`<prefix>/<index>/<dir>`), relative to
+    /// the object store's root (the bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Cold: every file of the segment (path relative to its directory, `/`-separated) and its
+    /// size, to fetch it and check the fetched copy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<(String, u64)>,
+    /// Cold: the segment's `meta.json`, so queries prune it without fetching it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<SegmentMeta>,
+}
+
+/// The tiers of [`Entry::tier`].
+pub const HOT: &str = "hot";
+pub const WARM: &str = "warm";
+pub const COLD: &str = "cold";
+
+impl Entry {
+    /// Whether the segment's files are in `segments/` (hot or warm), not only in the object
+    /// store.
+    pub fn is_local(&self) -> bool {
+        self.tier != COLD
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

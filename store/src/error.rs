@@ -56,6 +56,25 @@ pub enum Error {
     /// The aggregation pipe (`| stats ...`) did not parse; `column` is 1-based in the query.
     #[error("column {column}: {message}")]
     Pipe { column: usize, message: String },
+    /// An object-store call failed on the object (or key prefix) `key`.
+    #[error("object store {store}: {key}: {op}: {source}")]
+    ObjectStore {
+        store: String,
+        key: String,
+        op: &'static str,
+        /// Boxed: object_store's error is large, and every `Result` here carries this enum.
+        source: Box<object_store::Error>,
+    },
+    /// The cold storage options are unusable.
+    #[error("cold storage {url:?}: {reason}")]
+    ColdStorage { url: String, reason: String },
+    /// A fetched cold segment does not match the catalog (size of one of its files).
+    #[error("{}: fetched from {key}: {what}", .path.display())]
+    ColdMismatch {
+        path: PathBuf,
+        key: String,
+        what: String,
+    },
     /// The store was poisoned by a failed write it could not roll back; reopen it.
     #[error("index {0:?} is unusable after an earlier failure; reopen the store")]
     Poisoned(String),

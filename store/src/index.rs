@@ -1,12 +1,14 @@
 //! One index: its WAL, in-memory segment, immutable segments and catalog; append, flush,
 //! merge, recovery and the scans searches are built from.
 
+use crate::cache::{Cache, CacheStats};
 use crate::catalog::{Catalog, Entry};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::plan::{plan, Plan};
 use crate::schema::Fields as Schema;
 use crate::segment::{self, Budget, Segment, SegmentMeta, TimeField};
+use crate::tier::Remote;
 use crate::StoreOptions;
 use sluice_event::{Event, Value};
 use sluice_query::Query;
@@ -45,6 +47,9 @@ pub struct MemBatch {
 pub struct View {
     pub segments: Vec<Arc<Segment>>,
     pub mem: Vec<Arc<MemBatch>>,
+    /// Cold segments not fetched into this view (`Index::view_with` fetches those a scan
+    /// needs and moves them to `segments`).
+    pub cold: Vec<Entry>,
 }
 
 struct WalState {
@@ -54,8 +59,8 @@ struct WalState {
     conflicts: u64,
 }
 
-struct Maint {
-    catalog: Catalog,
+pub(crate) struct Maint {
+    pub catalog: Catalog,
 }
 
 /// Counters of one index.
@@ -81,26 +86,45 @@ pub struct IndexStats {
     pub corrupt_records: u64,
     /// Segment directories not in the catalog, deleted when the index was opened.
     pub orphans_deleted: u64,
+    /// Live segments per tier (`segments` counts them all; `segment_bytes` is local ones).
+    pub hot_segments: usize,
+    pub warm_segments: usize,
+    pub cold_segments: usize,
+    /// Bytes of the cold segments (in the object store).
+    pub cold_bytes: u64,
+    /// Hot segments merged into warm ones, segments moved cold, segments deleted, by
+    /// retention since the index was opened.
+    pub warmed: u64,
+    pub cooled: u64,
+    pub deleted: u64,
+    /// Object-store segment directories no catalog entry named (a crash's leftovers), deleted.
+    pub remote_orphans_deleted: u64,
+    /// The cache of cold segments.
+    pub cache: CacheStats,
     pub last_error: Option<String>,
 }
 
 pub struct Index {
     pub name: String,
-    dir: PathBuf,
-    opts: StoreOptions,
+    pub(crate) dir: PathBuf,
+    pub(crate) opts: StoreOptions,
     schema: Schema,
     wal: Mutex<WalState>,
-    view: RwLock<View>,
-    maint: Mutex<Maint>,
+    pub(crate) view: RwLock<View>,
+    pub(crate) maint: Mutex<Maint>,
+    /// Held by a retention run (uploads and the orphan sweep must not interleave).
+    pub(crate) tier_lock: Mutex<()>,
+    pub(crate) remote: Option<Arc<Remote>>,
+    pub(crate) cache: Cache,
     last_seq: AtomicU64,
     /// When the oldest event now in memory arrived (for the flush interval).
     mem_since: Mutex<Option<Instant>>,
     mem_rows: AtomicU64,
     mem_bytes: AtomicU64,
-    stats: Mutex<IndexStats>,
+    pub(crate) stats: Mutex<IndexStats>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -157,15 +181,25 @@ impl Index {
     /// Opens (creating) the index in `dir` and recovers it: drops segment directories the
     /// catalog does not name, opens the live ones, and replays the WAL after the catalog's
     /// position into memory.
-    pub fn open(name: &str, dir: &Path, opts: &StoreOptions) -> Result<Index> {
+    pub fn open(
+        name: &str,
+        dir: &Path,
+        opts: &StoreOptions,
+        remote: Option<Arc<Remote>>,
+    ) -> Result<Index> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create index directory", e))?;
         let seg_root = dir.join("segments");
         fs::create_dir_all(&seg_root).map_err(|e| Error::io(&seg_root, "create directory", e))?;
         let catalog = Catalog::load(dir)?;
         let mut stats = IndexStats::default();
-        // Half-written or retired segments: anything the catalog does not name.
-        let live: std::collections::HashSet<&str> =
-            catalog.segments.iter().map(|s| s.dir.as_str()).collect();
+        // Half-written or retired segments: anything the catalog does not name as local
+        // (a cold segment's local directory is left by a crash after its catalog swap).
+        let live: std::collections::HashSet<&str> = catalog
+            .segments
+            .iter()
+            .filter(|s| s.is_local())
+            .map(|s| s.dir.as_str())
+            .collect();
         for entry in fs::read_dir(&seg_root).map_err(|e| Error::io(&seg_root, "list", e))? {
             let entry = entry.map_err(|e| Error::io(&seg_root, "list", e))?;
             let fname = entry.file_name();
@@ -185,9 +219,15 @@ impl Index {
             segment::sync_dir(&seg_root)?;
         }
         let mut segments = Vec::new();
+        let mut cold = Vec::new();
         for e in &catalog.segments {
-            segments.push(Arc::new(Segment::open(&seg_root.join(&e.dir))?));
+            if e.is_local() {
+                segments.push(Arc::new(Segment::open(&seg_root.join(&e.dir))?));
+            } else {
+                cold.push(e.clone());
+            }
         }
+        let cache = Cache::open(&dir.join("cache"), opts.cache_bytes, &cold)?;
         let wal_dir = dir.join("wal");
         let (mut writer, _recovery) = sluice_wal::Writer::open(&wal_dir, Self::wal_options(opts))
             .map_err(|source| Error::Wal {
@@ -253,8 +293,15 @@ impl Index {
                 schema: schema_map,
                 conflicts,
             }),
-            view: RwLock::new(View { segments, mem }),
+            view: RwLock::new(View {
+                segments,
+                mem,
+                cold,
+            }),
             maint: Mutex::new(Maint { catalog }),
+            tier_lock: Mutex::new(()),
+            remote,
+            cache,
             last_seq: AtomicU64::new(last_seq),
             mem_since: Mutex::new(mem_since),
             mem_rows: AtomicU64::new(mem_rows),
@@ -353,8 +400,10 @@ impl Index {
     /// Whether memory is so far past the flush thresholds (4x) that appends should wait for
     /// a flush: backpressure when ingest outruns indexing.
     pub fn over_memory(&self) -> bool {
-        self.mem_rows.load(Ordering::SeqCst) >= 4 * self.opts.flush_rows as u64
-            || self.mem_bytes.load(Ordering::SeqCst) >= 4 * self.opts.flush_bytes as u64
+        // Saturating: `usize::MAX` means "never" (and overflowed with a background thread).
+        self.mem_rows.load(Ordering::SeqCst) >= (self.opts.flush_rows as u64).saturating_mul(4)
+            || self.mem_bytes.load(Ordering::SeqCst)
+                >= (self.opts.flush_bytes as u64).saturating_mul(4)
     }
 
     /// Syncs the WAL (for the interval policy, when appends stop).
@@ -450,7 +499,16 @@ impl Index {
             let small = |s: &Segment| s.meta.rows < target / 2;
             let mut run: Vec<Arc<Segment>> = Vec::new();
             let mut pick: Option<Vec<Arc<Segment>>> = None;
-            for s in &segs {
+            // In catalog (= seq) order, only hot segments: a run never spans a warm or cold
+            // one, so merged seq ranges stay disjoint.
+            for e in &maint.catalog.segments {
+                let Some(s) = (e.tier == crate::catalog::HOT)
+                    .then(|| segs.iter().find(|s| s.meta.id == e.id))
+                    .flatten()
+                else {
+                    run.clear();
+                    continue;
+                };
                 if small(s) && run.iter().map(|r| r.meta.rows).sum::<u64>() + s.meta.rows <= target
                 {
                     run.push(s.clone());
@@ -553,6 +611,30 @@ impl Index {
         s.segment_bytes = view.segments.iter().map(|x| x.meta.bytes).sum();
         s.raw_bytes = view.segments.iter().map(|x| x.meta.raw_bytes).sum();
         s.mem_rows = view.mem.iter().map(|b| b.events.len() as u64).sum();
+        s.segments += view.cold.len();
+        s.segment_rows += view.cold.iter().map(|e| e.rows).sum::<u64>();
+        s.raw_bytes += view
+            .cold
+            .iter()
+            .filter_map(|e| e.meta.as_ref())
+            .map(|m| m.raw_bytes)
+            .sum::<u64>();
+        s.cold_segments = view.cold.len();
+        s.cold_bytes = view.cold.iter().map(|e| e.bytes).sum();
+        {
+            let maint = lock(&self.maint);
+            let tier = |t: &str| {
+                maint
+                    .catalog
+                    .segments
+                    .iter()
+                    .filter(|e| e.tier == t)
+                    .count()
+            };
+            s.hot_segments = tier(crate::catalog::HOT);
+            s.warm_segments = tier(crate::catalog::WARM);
+        }
+        s.cache = self.cache.stats();
         let wal = lock(&self.wal);
         s.wal_bytes = wal.writer.bytes_on_disk();
         s.type_conflicts = wal.conflicts;
@@ -565,17 +647,20 @@ impl Index {
     }
 }
 
-fn entry(meta: &SegmentMeta, dir: &str) -> Entry {
+pub(crate) fn entry(meta: &SegmentMeta, dir: &str) -> Entry {
     Entry {
         id: meta.id,
         dir: dir.to_owned(),
-        tier: "hot".into(),
+        tier: crate::catalog::HOT.into(),
         rows: meta.rows,
         min_timestamp: meta.min_timestamp,
         max_timestamp: meta.max_timestamp,
         min_seq: meta.min_seq,
         max_seq: meta.max_seq,
         bytes: meta.bytes,
+        location: None,
+        files: Vec::new(),
+        meta: None,
     }
 }
 

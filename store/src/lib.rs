@@ -13,15 +13,22 @@
 //!   after it, so a crash at any point loses no acknowledged event and duplicates none
 //!   (recovery replays the WAL after the catalog's position and deletes half-written segments);
 //! - small segments are **merged** (crash-safely: write, swap the catalog, delete);
+//! - **retention** ([`Retention`], per index, on a segment's newest event against
+//!   [`StoreOptions::clock`]) moves segments hot → warm (merged, rows recompressed with zstd)
+//!   → cold (uploaded to [`StoreOptions::cold`], an `object_store` local directory or S3) →
+//!   deleted, each move copy, catalog swap, delete; it runs on the background thread every
+//!   `retention_interval`, or now with [`Store::retain`]. Queries fetch the cold segments
+//!   their time range and pruning need into an LRU on-disk cache and search them like local
+//!   ones, so totals stay exact;
 //! - [`Store::search`] answers a `sluice_query::Query` with an exact total, newest-first hits,
 //!   stable cursors, a deadline and a scan budget; the index answers what it can exactly and
 //!   the rest is checked with `Query::matches` on the rows, so results always equal evaluating
 //!   the query on every event. [`Store::context`] gives the events around a hit from the same
 //!   `source`. [`Store::aggregate`] runs `| stats`, `| timechart` and `| top` pipes.
 //!
-//! It is not: an HTTP server or ingest format parser (the server crate), retention and the
-//! object-store tiers (later), or a distributed system (segments and the catalog are files, so
-//! shipping them is left to object storage).
+//! It is not: an HTTP server or ingest format parser (the server crate), or a distributed
+//! system (segments and the catalog are files, so shipping them is left to object storage;
+//! the catalog itself stays local).
 //!
 //! # Using it
 //!
@@ -49,9 +56,22 @@
 //!     index/                tantivy (schema.rs)
 //!     rows.arrow            Arrow IPC file, LZ4_FRAME (rows.rs)
 //!     meta.json             time and seq ranges, rows, bytes, per-field stats (segment.rs)
+//!   cache/seg-<16 hex>/     fetched copy of a cold segment (cache.rs; `.part` while fetching)
+//! <cold store>/[<prefix>/]<index>/seg-<16 hex>/...   a cold segment's files (tier.rs)
 //! ```
+//!
+//! # Retention and crashes
+//!
+//! Each move writes the new copy first (a warm segment under a new id, or the objects of a
+//! cold one), then swaps the catalog, then deletes the old copy; a deletion swaps the catalog
+//! first. A crash leaves only files the catalog does not name: local segment directories are
+//! deleted on open, objects under `<prefix>/<index>/` at the start of the next retention run
+//! (the catalog entry of a cold segment holds its object key, file list and meta, so the
+//! catalog alone says what is live). A cold segment is queryable as soon as its catalog entry
+//! is swapped, from the object store.
 
 mod agg;
+mod cache;
 mod catalog;
 mod codec;
 mod error;
@@ -62,14 +82,17 @@ mod rows;
 mod schema;
 mod search;
 mod segment;
+mod tier;
 mod tokenizer;
 
 pub use agg::{parse_pipe, AggResult, Func, Pipe};
+pub use cache::CacheStats;
 pub use catalog::{Catalog, Entry as CatalogEntry};
 pub use error::{Error, Result};
 pub use index::IndexStats;
 pub use search::{Context, Hit, SearchRequest, SearchResponse};
 pub use segment::{FieldStats, SegmentMeta, TimeField};
+pub use tier::RetentionReport;
 
 use index::Index;
 use sluice_event::Event;
@@ -121,6 +144,22 @@ pub struct StoreOptions {
     pub background: bool,
     /// WAL segment file size.
     pub wal_segment_bytes: u64,
+    /// Retention of every index without an entry in `retention_overrides`.
+    pub retention: Retention,
+    /// Retention per index name.
+    pub retention_overrides: HashMap<String, Retention>,
+    /// Where cold segments go. Required when any retention has `cold_after`.
+    pub cold: Option<ColdStorage>,
+    /// Bytes of cold segments kept in the on-disk cache (`<index>/cache/`), per index; least
+    /// recently used segments are evicted past it. A single query that needs more keeps what
+    /// it uses open until it ends.
+    pub cache_bytes: u64,
+    /// Warm segments are merged up to this many rows.
+    pub warm_target_rows: u64,
+    /// How often the background thread runs retention ([`Store::retain`] runs it now).
+    pub retention_interval: Duration,
+    /// "Now" for retention (tests inject their own).
+    pub clock: Clock,
 }
 
 impl Default for StoreOptions {
@@ -134,7 +173,85 @@ impl Default for StoreOptions {
             merge_min_segments: 8,
             background: true,
             wal_segment_bytes: 64 << 20,
+            retention: Retention::default(),
+            retention_overrides: HashMap::new(),
+            cold: None,
+            cache_bytes: 1 << 30,
+            warm_target_rows: 4_000_000,
+            retention_interval: Duration::from_secs(60),
+            clock: Clock::system(),
         }
+    }
+}
+
+impl StoreOptions {
+    /// The retention of `index`.
+    pub fn retention_for(&self, index: &str) -> &Retention {
+        self.retention_overrides
+            .get(index)
+            .unwrap_or(&self.retention)
+    }
+}
+
+/// When an index's segments change tier. Each age is measured on a segment's newest event
+/// (`max_timestamp`) against [`StoreOptions::clock`]; `None` skips that step. A segment past
+/// `delete_after` is deleted whatever its tier.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Hot segments are merged (up to `warm_target_rows`) and recompressed (zstd rows).
+    pub warm_after: Option<Duration>,
+    /// Local segments move to [`StoreOptions::cold`].
+    pub cold_after: Option<Duration>,
+    pub delete_after: Option<Duration>,
+}
+
+/// The object store of cold segments.
+///
+/// A store owns `<prefix>/<index>/` there: retention deletes every segment directory under it
+/// that its catalog does not name (leftovers of interrupted moves), so two data directories
+/// must not share a prefix. Cold catalog entries keep their object key relative to the bucket
+/// (or directory); pointing `url` at another bucket or directory strands them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColdStorage {
+    /// `file:///some/dir`, a plain path, or `s3://bucket/prefix`.
+    pub url: String,
+    /// S3 endpoint (`http://127.0.0.1:9000`); else `AWS_ENDPOINT_URL`, else AWS. An `http://`
+    /// endpoint is allowed.
+    pub endpoint: Option<String>,
+    /// Else `AWS_REGION` / `AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub region: Option<String>,
+    /// Else `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and the other standard sources).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+/// The current time in nanoseconds since the Unix epoch, as retention sees it.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64)
+        }))
+    }
+    /// A clock that reads `now` (nanoseconds): tests move it.
+    pub fn manual(now: Arc<std::sync::atomic::AtomicI64>) -> Clock {
+        Clock(Arc::new(move || {
+            now.load(std::sync::atomic::Ordering::SeqCst)
+        }))
+    }
+    pub fn now(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
     }
 }
 
@@ -173,6 +290,9 @@ struct Inner {
     create: Mutex<()>,
     stop: Mutex<bool>,
     wake: Condvar,
+    remote: Option<Arc<tier::Remote>>,
+    /// When the background thread last ran retention.
+    retained_at: Mutex<Option<std::time::Instant>>,
 }
 
 /// A directory of indexes. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -185,6 +305,21 @@ impl Store {
     /// Opens the store in `dir` (creating it), recovering every index found there.
     pub fn open(dir: impl AsRef<Path>, opts: StoreOptions) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
+        let wants_cold = opts.retention.cold_after.is_some()
+            || opts
+                .retention_overrides
+                .values()
+                .any(|r| r.cold_after.is_some());
+        let remote = match &opts.cold {
+            Some(cfg) => Some(Arc::new(tier::Remote::open(cfg)?)),
+            None if wants_cold => {
+                return Err(Error::ColdStorage {
+                    url: String::new(),
+                    reason: "a retention has cold_after but StoreOptions::cold is not set".into(),
+                })
+            }
+            None => None,
+        };
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create data directory", e))?;
         let mut indexes = HashMap::new();
         for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, "list", e))? {
@@ -197,7 +332,7 @@ impl Store {
             if !p.join("wal").exists() && !p.join(catalog::FILE).exists() {
                 continue;
             }
-            let index = Index::open(&name, &p, &opts)?;
+            let index = Index::open(&name, &p, &opts, remote.clone())?;
             indexes.insert(name, Arc::new(index));
         }
         let inner = Arc::new(Inner {
@@ -207,6 +342,8 @@ impl Store {
             create: Mutex::new(()),
             stop: Mutex::new(false),
             wake: Condvar::new(),
+            remote,
+            retained_at: Mutex::new(None),
         });
         let worker = opts.background.then(|| {
             let weak = Arc::downgrade(&inner);
@@ -245,6 +382,7 @@ impl Store {
             name,
             &self.inner.dir.join(name),
             &self.inner.opts,
+            self.inner.remote.clone(),
         )?);
         self.inner
             .indexes
@@ -284,9 +422,17 @@ impl Store {
     }
 
     /// One round of what the background thread does, for every index: sync the WAL, flush
-    /// what is due, merge.
+    /// what is due, merge (and retention, when `retention_interval` has passed since the
+    /// last run).
     pub fn maintain(&self) -> Result<()> {
         maintain(&self.inner)
+    }
+
+    /// Runs retention on every index now, at [`StoreOptions::clock`]'s time: deletes the
+    /// objects of interrupted moves, then deletes, warms and cools segments per each index's
+    /// [`Retention`].
+    pub fn retain(&self) -> Result<RetentionReport> {
+        retain(&self.inner)
     }
 
     pub fn search(&self, index: &str, req: &SearchRequest) -> Result<SearchResponse> {
@@ -357,7 +503,47 @@ fn maintain(inner: &Inner) -> Result<()> {
             first_err.get_or_insert(e);
         }
     }
+    let due = {
+        let mut at = inner.retained_at.lock().unwrap_or_else(|e| e.into_inner());
+        let due = at.is_none_or(|t| t.elapsed() >= inner.opts.retention_interval);
+        if due {
+            *at = Some(std::time::Instant::now());
+        }
+        due
+    };
+    if due {
+        if let Err(e) = retain(inner) {
+            first_err.get_or_insert(e);
+        }
+    }
     first_err.map_or(Ok(()), Err)
+}
+
+fn retain(inner: &Inner) -> Result<RetentionReport> {
+    let indexes: Vec<Arc<Index>> = inner
+        .indexes
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    let now = inner.opts.clock.now();
+    let mut report = RetentionReport::default();
+    let mut first_err = None;
+    for idx in indexes {
+        let policy = inner.opts.retention_for(&idx.name);
+        if *policy == Retention::default() && inner.remote.is_none() {
+            continue;
+        }
+        match idx.retain(now, policy) {
+            Ok(r) => report.add(&r),
+            Err(e) => {
+                idx.record_error(&e);
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err.map_or(Ok(report), Err)
 }
 
 fn background(weak: Weak<Inner>) {

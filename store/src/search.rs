@@ -211,7 +211,7 @@ pub fn search(index: &Index, req: &SearchRequest) -> Result<SearchResponse> {
     let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;
     // The snapshot first: the view taken after it holds every event at or below it.
     let snap = cursor.map_or_else(|| index.last_seq(), |c| c.snap);
-    let view = index.view();
+    let view = index.view_for(&req.query, (req.time_field, req.from, req.to), snap)?;
     let budget = Budget {
         max: req.scan_budget,
         deadline: req.deadline,
@@ -274,7 +274,8 @@ pub fn context(index: &Index, hit: &str, before: usize, after: usize) -> Result<
     let sq: u64 = hit
         .parse()
         .map_err(|_| Error::NoSuchEvent(hit.chars().take(64).collect()))?;
-    let view = index.view();
+    // Of the cold segments, only the one holding the hit ...
+    let view = index.view_with(|m| m.min_seq <= sq && sq <= m.max_seq)?;
     let Some((loc, ts)) = find_seq(&view, sq)? else {
         return Err(Error::NoSuchEvent(hit.to_owned()));
     };
@@ -283,6 +284,8 @@ pub fn context(index: &Index, hit: &str, before: usize, after: usize) -> Result<
     let query = source_query(source.as_ref())?;
     let snap = u64::MAX;
     let range = (TimeField::Timestamp, i64::MIN, i64::MAX);
+    // ... then those the neighbours' scans cannot prune.
+    let view = index.view_for(&query, range, snap)?;
     let same = |e: &Event| match &source {
         None | Some(Value::Null) => {
             !matches!(e.fields.get(SOURCE_FIELD), Some(v) if *v != Value::Null)

@@ -25,6 +25,7 @@ fn options() -> StoreOptions {
         merge_min_segments: 3,
         background: true,
         wal_segment_bytes: 64 << 10,
+        ..Default::default()
     }
 }
 

@@ -20,6 +20,7 @@ fn options() -> StoreOptions {
         merge_min_segments: 3,
         background: false,
         wal_segment_bytes: 256 << 10,
+        ..Default::default()
     }
 }
 
