@@ -9,7 +9,7 @@ use sluice::metrics::Registry;
 use sluice::plugin::bindings::types::Role;
 use sluice::plugin::{builtin, PluginEngine, PluginRef};
 use sluice::topology::{self, BuiltPipeline};
-use sluice_io::sinks::store::{open_shared, store_dir};
+use sluice_io::sinks::store::{open_shared, store_dir, StoreConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -65,6 +65,10 @@ enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:7280")]
         listen: std::net::SocketAddr,
+        /// A TOML file with a `[store]` table: retention per index and
+        /// cold storage, as in a pipeline.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Inspect or repair a disk buffer (a `sluice-wal` directory).
     Buffer {
@@ -100,7 +104,11 @@ fn main() -> ExitCode {
         Command::Test { files } => test(&files),
         Command::Plugins { json } => plugins(json),
         Command::Buffer { action } => buffer(action),
-        Command::Serve { data_dir, listen } => serve(&data_dir, listen),
+        Command::Serve {
+            data_dir,
+            listen,
+            config,
+        } => serve(&data_dir, listen, config.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -255,14 +263,14 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
     // API over the store of the first pipeline there with a `store` sink.
     let registry = Arc::new(Registry::default());
     let (api_stop, api_shutdown) = watch::channel(false);
-    let mut apis: Vec<(std::net::SocketAddr, Option<PathBuf>)> = Vec::new();
+    let mut apis: Vec<(std::net::SocketAddr, Option<(PathBuf, StoreConfig)>)> = Vec::new();
     for pipeline in built.iter().map(BuiltPipeline::pipeline) {
         let Some(api) = &pipeline.api else { continue };
         let store = pipeline
             .sinks
             .iter()
             .any(|s| matches!(s.kind, SinkKind::Store(_)))
-            .then(|| store_dir(&pipeline.data_dir));
+            .then(|| (store_dir(&pipeline.data_dir), pipeline.store.clone()));
         match apis.iter_mut().find(|(address, _)| *address == api.address) {
             Some((_, dir)) => {
                 if dir.is_none() {
@@ -277,9 +285,9 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {address} for [api]"))?;
         let store = match store {
-            Some(dir) => Some(
+            Some((dir, config)) => Some(
                 tokio::task::spawn_blocking(move || {
-                    open_shared(&dir)
+                    open_shared(&dir, &config)
                         .with_context(|| format!("cannot open the store in {}", dir.display()))
                 })
                 .await??,
@@ -372,9 +380,25 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-fn serve(data_dir: &Path, listen: std::net::SocketAddr) -> Result<()> {
+/// The `[store]` table of `file` (nothing else is allowed there).
+fn store_config(file: &Path) -> Result<StoreConfig> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        #[serde(default)]
+        store: StoreConfig,
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let parsed: File =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    Ok(parsed.store)
+}
+
+fn serve(data_dir: &Path, listen: std::net::SocketAddr, config: Option<&Path>) -> Result<()> {
     let started = std::time::Instant::now();
-    let store = open_shared(data_dir)
+    let config = config.map(store_config).transpose()?.unwrap_or_default();
+    let store = open_shared(data_dir, &config)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     tracing::info!(
         data_dir = %data_dir.display(),

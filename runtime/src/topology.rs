@@ -415,6 +415,7 @@ impl BuiltPipeline {
         mut reloads: Option<&mut mpsc::Receiver<BuiltPipeline>>,
     ) -> Result<Option<BuiltPipeline>, RunError> {
         let current_shape = shape(&self.pipeline);
+        let self_store = self.pipeline.store.clone();
         let BuiltPipeline {
             pipeline,
             mut plugins,
@@ -488,8 +489,9 @@ impl BuiltPipeline {
                 }),
                 SinkKind::Store(c) => {
                     let data_dir = pipeline.data_dir.clone();
+                    let store = pipeline.store.clone();
                     tasks.spawn(async move {
-                        let stored = sinks::store::run(c, data_dir, ctx).await;
+                        let stored = sinks::store::run(c, data_dir, store, ctx).await;
                         (name, stored.map_err(Into::into))
                     })
                 }
@@ -653,6 +655,11 @@ impl BuiltPipeline {
                     }
                 }
                 Some(next) = next_reload(&mut reloads), if !stopped => {
+                    if next.pipeline.store != self_store {
+                        // Sinks and the API share one open store per directory.
+                        tracing::error!(pipeline = %pipeline_name, "reload refused, the running pipeline is unchanged: changing [store] needs a restart of the process");
+                        continue;
+                    }
                     if shape(&next.pipeline) != current_shape {
                         tracing::info!(pipeline = %pipeline_name, "reload: sources, sinks or wiring changed; draining and restarting the pipeline");
                         stopped = true;

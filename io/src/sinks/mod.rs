@@ -126,6 +126,12 @@ pub enum SinkError {
         error: sluice_store::Error,
     },
     #[error("sink {sink}: {error}")]
+    StoreOpen {
+        sink: String,
+        #[source]
+        error: store::OpenError,
+    },
+    #[error("sink {sink}: {error}")]
     Batch {
         sink: String,
         #[source]

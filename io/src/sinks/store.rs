@@ -10,10 +10,13 @@
 
 use super::{SinkContext, SinkError};
 use serde::Deserialize;
-use sluice_store::{Store, StoreOptions};
+use serde::{de, Deserializer};
+use sluice_store::{ColdStorage, Retention, Store, StoreOptions};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,30 +28,181 @@ pub struct StoreSinkConfig {
 /// The most batches one append covers.
 pub const GROUP: usize = 32;
 
+/// `[store]` at the top of a pipeline (and in `sluice serve --config`):
+/// retention per index and where cold segments go.
+///
+/// ```toml
+/// [store]
+/// retention = { warm_after = "1d", cold_after = "7d", delete_after = "30d" }
+/// cold = { url = "s3://logs-archive/sluice", endpoint = "http://127.0.0.1:9000" }
+/// cache_size = "2GiB"
+/// retention_interval = "60s"
+/// [store.indexes.audit]
+/// retention = { delete_after = "365d" }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Of every index without its own.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
+    pub indexes: BTreeMap<String, IndexConfig>,
+    pub cold: Option<ColdConfig>,
+    /// The on-disk cache of cold segments, per index.
+    #[serde(default, deserialize_with = "optional_byte_size")]
+    pub cache_size: Option<u64>,
+    /// How often segments are checked against their retention (60s).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub retention_interval: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// Ages of a segment's newest event: `"90s"`, `"15m"`, `"12h"`, `"7d"`, `"2w"`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub warm_after: Option<Duration>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub cold_after: Option<Duration>,
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub delete_after: Option<Duration>,
+}
+
+/// The object store of cold segments: `url` is a directory (`file:///x`
+/// or a path) or `s3://bucket/prefix`; the S3 settings default to the
+/// standard `AWS_*` environment variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColdConfig {
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+impl RetentionConfig {
+    fn retention(&self) -> Retention {
+        Retention {
+            warm_after: self.warm_after,
+            cold_after: self.cold_after,
+            delete_after: self.delete_after,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The store's options under this config.
+    pub fn options(&self) -> StoreOptions {
+        let mut options = StoreOptions {
+            retention: self.retention.retention(),
+            retention_overrides: self
+                .indexes
+                .iter()
+                .map(|(name, index)| (name.clone(), index.retention.retention()))
+                .collect(),
+            cold: self.cold.as_ref().map(|c| ColdStorage {
+                url: c.url.clone(),
+                endpoint: c.endpoint.clone(),
+                region: c.region.clone(),
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: c.secret_access_key.clone(),
+            }),
+            ..StoreOptions::default()
+        };
+        if let Some(bytes) = self.cache_size {
+            options.cache_bytes = bytes;
+        }
+        if let Some(interval) = self.retention_interval {
+            options.retention_interval = interval;
+        }
+        options
+    }
+}
+
+/// `"90s"`, `"15m"`, `"12h"`, `"7d"`, `"2w"` (or a number of seconds).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let seconds: u64 = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    number.checked_mul(seconds).map(Duration::from_secs)
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map(Some).ok_or_else(|| {
+        de::Error::custom(format!(
+            "invalid duration {text:?}; expected e.g. \"90s\", \"15m\", \"12h\", \"7d\" or \"2w\""
+        ))
+    })
+}
+
+fn optional_byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::buffer::parse_byte_size(&text)
+        .map(Some)
+        .ok_or_else(|| de::Error::custom(format!("invalid size {text:?}; expected e.g. \"2GiB\"")))
+}
+
 /// Where a pipeline with this `data_dir` keeps its store.
 pub fn store_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("store")
 }
 
+/// Why the shared store could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] sluice_store::Error),
+    #[error("the store in {} is already open in this process with another [store] configuration; give every pipeline using it the same one", .0.display())]
+    Conflict(PathBuf),
+}
+
 /// The store open in `dir`, shared by every sink and API of the process
-/// using it.
-pub fn open_shared(dir: &Path) -> Result<Arc<Store>, sluice_store::Error> {
-    static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<Store>>>> = OnceLock::new();
+/// using it. They must agree on its `config`.
+pub fn open_shared(dir: &Path, config: &StoreConfig) -> Result<Arc<Store>, OpenError> {
+    type Open = HashMap<PathBuf, (Weak<Store>, StoreConfig)>;
+    static OPEN: OnceLock<Mutex<Open>> = OnceLock::new();
     let mut open = OPEN
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(store) = open.get(dir).and_then(Weak::upgrade) {
-        return Ok(store);
+    if let Some((store, opened_with)) = open.get(dir) {
+        if let Some(store) = store.upgrade() {
+            if opened_with != config {
+                return Err(OpenError::Conflict(dir.to_owned()));
+            }
+            return Ok(store);
+        }
     }
-    let store = Arc::new(Store::open(dir, StoreOptions::default())?);
-    open.insert(dir.to_owned(), Arc::downgrade(&store));
+    let store = Arc::new(Store::open(dir, config.options())?);
+    open.insert(dir.to_owned(), (Arc::downgrade(&store), config.clone()));
     Ok(store)
 }
 
 pub async fn run(
     config: StoreSinkConfig,
     data_dir: PathBuf,
+    store_config: StoreConfig,
     mut ctx: SinkContext,
 ) -> Result<(), SinkError> {
     let fail = |error| SinkError::Store {
@@ -56,16 +210,20 @@ pub async fn run(
         error,
     };
     sluice_store::validate_index_name(&config.index).map_err(fail)?;
-    let store = tokio::task::spawn_blocking(move || open_shared(&store_dir(&data_dir)))
-        .await
-        .map_err(|e| {
-            fail(sluice_store::Error::Io {
-                path: PathBuf::new(),
-                op: "open store",
-                source: std::io::Error::other(e),
-            })
-        })?
-        .map_err(fail)?;
+    let opened =
+        tokio::task::spawn_blocking(move || open_shared(&store_dir(&data_dir), &store_config))
+            .await
+            .unwrap_or_else(|e| {
+                Err(OpenError::Store(sluice_store::Error::Io {
+                    path: PathBuf::new(),
+                    op: "open store",
+                    source: std::io::Error::other(e),
+                }))
+            });
+    let store = opened.map_err(|error| SinkError::StoreOpen {
+        sink: ctx.name.clone(),
+        error,
+    })?;
     let index: Arc<str> = Arc::from(config.index.as_str());
     loop {
         let batches = ctx.recv_many(GROUP).await;
@@ -135,6 +293,7 @@ mod tests {
                 index: "app".into(),
             },
             dir.path().to_owned(),
+            StoreConfig::default(),
             ctx,
         ));
         let mut tracker = AckTracker::new();
@@ -144,7 +303,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(tracker.wait().await, 1);
-        let store = open_shared(&store_dir(dir.path())).unwrap();
+        let store = open_shared(&store_dir(dir.path()), &StoreConfig::default()).unwrap();
         let query = sluice_query::parse("\"disk full\"").unwrap();
         let found = store
             .search("app", &sluice_store::SearchRequest::new(query))
@@ -161,7 +320,66 @@ mod tests {
         let config = StoreSinkConfig {
             index: "Bad/Name".into(),
         };
-        let error = run(config, dir.path().to_owned(), ctx).await.unwrap_err();
+        let error = run(config, dir.path().to_owned(), StoreConfig::default(), ctx)
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("Bad/Name"), "{error}");
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_the_store_table_parse() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("2w"), Some(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
+        for bad in ["", "d", "1y", "1.5h", "-1d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        let config: StoreConfig = toml::from_str(
+            r#"
+            retention = { warm_after = "1d", cold_after = "7d" }
+            cold = { url = "s3://archive/sluice", endpoint = "http://127.0.0.1:9000" }
+            cache_size = "2GiB"
+            [indexes.audit]
+            retention = { delete_after = "365d" }
+            "#,
+        )
+        .unwrap();
+        let options = config.options();
+        assert_eq!(
+            options.retention.cold_after,
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(
+            options.retention_for("audit").delete_after,
+            Some(Duration::from_secs(365 * 86_400))
+        );
+        assert_eq!(options.retention_for("audit").warm_after, None);
+        assert_eq!(options.cold.unwrap().url, "s3://archive/sluice");
+        assert_eq!(options.cache_bytes, 2 << 30);
+        let error = toml::from_str::<StoreConfig>("retention = { warm_after = \"1 day\" }")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("invalid duration \"1 day\""), "{error}");
+    }
+
+    #[test]
+    fn two_configs_for_one_store_are_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = StoreConfig::default();
+        let store = open_shared(dir.path(), &a).unwrap();
+        assert!(Arc::ptr_eq(&store, &open_shared(dir.path(), &a).unwrap()));
+        let mut b = a.clone();
+        b.retention.delete_after = Some(Duration::from_secs(60));
+        let Err(error) = open_shared(dir.path(), &b) else {
+            panic!("a second configuration for an open store is refused");
+        };
+        let error = error.to_string();
+        assert!(error.contains(&dir.path().display().to_string()), "{error}");
     }
 }

@@ -204,6 +204,9 @@ pub struct Pipeline {
     pub tests: Vec<PipelineTest>,
     /// The optional `[api]` listener.
     pub api: Option<ApiConfig>,
+    /// `[store]`: retention and cold storage of the store that `store`
+    /// sinks write.
+    pub store: sluice_io::sinks::store::StoreConfig,
     /// Whether sources wait for their sinks (`acknowledgements = false`
     /// trades at-least-once delivery across crashes for speed: the file
     /// source checkpoints what it sent, the HTTP source answers at once, and

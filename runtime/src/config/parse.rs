@@ -49,6 +49,7 @@ pub fn parse(
     let mut sinks = Vec::new();
     let mut tests = Vec::new();
     let mut api = None;
+    let mut store = Default::default();
     let mut acknowledgements = true;
     for (key, value) in root.into_inner() {
         match key.get_ref().as_ref() {
@@ -72,6 +73,7 @@ pub fn parse(
                 }
             }
             "api" => api = Some(cx.deserialize("api", value)?),
+            "store" => store = cx.deserialize("store", value)?,
             "acknowledgements" => acknowledgements = cx.deserialize("acknowledgements", value)?,
             "tests" => {
                 let specs: Vec<Spanned<TestSpec>> = cx.deserialize("tests", value)?;
@@ -84,7 +86,7 @@ pub fn parse(
                 return Err(cx.error_at(
                     key.span(),
                     Some(other.to_owned()),
-                    "unknown key; expected `data_dir`, `acknowledgements`, `api`, `sources`, `transforms`, `sinks` or `tests`",
+                    "unknown key; expected `data_dir`, `acknowledgements`, `api`, `store`, `sources`, `transforms`, `sinks` or `tests`",
                 ))
             }
         }
@@ -105,6 +107,7 @@ pub fn parse(
         sinks,
         tests,
         api,
+        store,
         acknowledgements,
     };
     graph::validate(&mut pipeline)?;

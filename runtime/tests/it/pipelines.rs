@@ -639,3 +639,19 @@ fn buffer_verify_finds_damage_and_repair_removes_it() {
         "only the damaged frame is gone: {kept} of 100 kept"
     );
 }
+
+#[test]
+fn a_bad_store_table_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "store.toml",
+        "[sources.in]\ntype = \"stdin\"\n[sinks.o]\ninputs = [\"in\"]\ntype = \"store\"\nindex = \"app\"\n\
+         [store]\nretention = { warm_after = \"1 day\" }\n",
+    );
+    let err = check_fails(&bad);
+    assert!(
+        err.contains("store.toml:8") && err.contains("invalid duration \"1 day\""),
+        "{err}"
+    );
+}

@@ -350,3 +350,113 @@ setTimeout(async () => {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Retention configured in `[store]` (`sluice serve --config`): events
+/// older than `cold_after` move to the cold directory, stay searchable with
+/// exact totals (through the cache, also after a restart with the cache
+/// gone), and go once past `delete_after`.
+#[test]
+fn store_retention_from_config_moves_old_segments_cold_and_deletes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cold = dir.path().join("cold");
+    let config = dir.path().join("store.toml");
+    let write_config = |delete_after: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\nretention_interval = \"1s\"\ncold = {{ url = {:?} }}\n\
+                 [store.indexes.old]\nretention = {{ cold_after = \"1d\"{delete_after} }}\n",
+                cold.display().to_string()
+            ),
+        )
+        .unwrap();
+    };
+    write_config("");
+    let data = dir.path().join("data");
+    let serve = |port: u16| {
+        let child = sluice()
+            .args(["serve", "--data-dir"])
+            .arg(&data)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_healthy(port);
+        child
+    };
+    let port = free_port();
+    let mut child = serve(port);
+    // Three days old, and fresh: only the old index has a retention.
+    let three_days_ago =
+        sluice_event::format_rfc3339(sluice_event::now_ns() - 3 * 86_400 * 1_000_000_000);
+    let mut bulk = String::new();
+    for i in 0..1000 {
+        bulk.push_str("{\"index\":{\"_index\":\"old\"}}\n");
+        bulk.push_str(&format!(
+            "{{\"@timestamp\":\"{three_days_ago}\",\"message\":\"aged event {i}\"}}\n"
+        ));
+    }
+    let (status, answer) = request(port, "POST", "/_bulk", bulk.as_bytes()).unwrap();
+    assert_eq!(
+        (status, answer["errors"].as_bool()),
+        (200, Some(false)),
+        "{answer}"
+    );
+    let q = "/api/v1/search?index=old&q=aged&from=now-7d&limit=1";
+    let total = |port| request(port, "GET", q, b"").unwrap().1["total"].as_u64();
+    assert_eq!(total(port), Some(1000));
+
+    // The in-memory segment flushes within ~10 s; retention then moves it.
+    let files_in = |dir: &std::path::Path| walk(dir).into_iter().filter(|p| p.is_file()).count();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while files_in(&cold) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing moved to {}",
+            cold.display()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(total(port), Some(1000), "cold segments are searched");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cache = data.join("old/cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let port = free_port();
+    let mut child = serve(port);
+    assert_eq!(
+        total(port),
+        Some(1000),
+        "found again with the cache emptied"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Past `delete_after`, they are gone, from the cold tier too.
+    write_config(", delete_after = \"2d\"");
+    let port = free_port();
+    let mut child = serve(port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while total(port) != Some(0) || files_in(&cold) != 0 {
+        assert!(Instant::now() < deadline, "not deleted: {:?}", total(port));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            }
+            out.push(path);
+        }
+    }
+    out
+}
