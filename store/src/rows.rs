@@ -1,10 +1,9 @@
 //! A segment's rows as an Arrow IPC file (`rows.arrow`), LZ4_FRAME-compressed, in record
-//! batches of [`BATCH_ROWS`] rows:
+//! batches of [`BATCH_ROWS`] rows. Format version 2 (schema metadata
+//! `sluice.rows.version = "2"`):
 //!
 //! | column | type | |
 //! |---|---|---|
-//! | `seq` | UInt64 | the event's sequence number (order tie-break, hit id) |
-//! | `timestamp`, `ingest_timestamp` | Timestamp(ns, UTC) | |
 //! | `level` | Dictionary(Int32, Utf8) | the normalized level name, else the raw string, else null |
 //! | `service`, `host` | Dictionary(Int32, Utf8) | string values, else null |
 //! | `message` | Utf8 | |
@@ -12,10 +11,16 @@
 //!
 //! `fields` holds all fields (the dictionary columns are derived copies for columnar work), so
 //! an event reads back exactly. Dictionaries are one per file, shared by every batch.
+//!
+//! `seq`, `timestamp` and `ingest_timestamp` are not in the file: the segment's tantivy fast
+//! fields hold them (row = document id), bit-packed far smaller than LZ4 makes 8-byte
+//! integers, and [`Rows`] takes them from there ([`TimeColumns`]). Version 1 files (no
+//! version in the metadata) had them as the first three columns (UInt64, Timestamp(ns, UTC)
+//! twice); they are still read, from the file.
 
 use crate::codec::{fields_from_json, fields_to_json};
 use crate::error::{Error, Result};
-use arrow_array::builder::{StringBuilder, UInt64Builder};
+use arrow_array::builder::StringBuilder;
 use arrow_array::types::Int32Type;
 use arrow_array::{
     Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray,
@@ -23,7 +28,7 @@ use arrow_array::{
 };
 use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use sluice_event::{Event, Level, Value};
 use std::collections::HashMap;
 use std::fs::File;
@@ -34,19 +39,31 @@ use std::sync::{Arc, Mutex};
 /// Rows per record batch: the unit of random access.
 pub const BATCH_ROWS: usize = 4096;
 
+/// The rows format this build writes (schema metadata `sluice.rows.version`).
+pub const VERSION: u32 = 2;
+const VERSION_KEY: &str = "sluice.rows.version";
+
 pub fn schema() -> SchemaRef {
     let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("seq", DataType::UInt64, false),
-        Field::new("timestamp", ts.clone(), false),
-        Field::new("ingest_timestamp", ts, false),
-        Field::new("level", dict.clone(), true),
-        Field::new("service", dict.clone(), true),
-        Field::new("host", dict, true),
-        Field::new("message", DataType::Utf8, false),
-        Field::new("fields", DataType::Utf8, false),
-    ]))
+    Arc::new(
+        Schema::new(vec![
+            Field::new("level", dict.clone(), true),
+            Field::new("service", dict.clone(), true),
+            Field::new("host", dict, true),
+            Field::new("message", DataType::Utf8, false),
+            Field::new("fields", DataType::Utf8, false),
+        ])
+        .with_metadata(HashMap::from([(VERSION_KEY.into(), VERSION.to_string())])),
+    )
+}
+
+/// The per-row integers a version 2 file leaves to the segment's tantivy fast fields
+/// (indexed by row = document id).
+#[derive(Clone)]
+pub struct TimeColumns {
+    pub seq: tantivy::columnar::Column<u64>,
+    pub timestamp: tantivy::columnar::Column<i64>,
+    pub ingest_timestamp: tantivy::columnar::Column<i64>,
 }
 
 fn level_text(e: &Event) -> Option<String> {
@@ -91,8 +108,9 @@ fn dictionary(rows: impl Iterator<Item = Option<String>>) -> Dict {
     }
 }
 
-/// Writes `events` (with their `seqs`) to `path` and fsyncs it. Returns the file's size.
-pub fn write(path: &Path, events: &[&Event], seqs: &[u64]) -> Result<u64> {
+/// Writes `events` to `path` and fsyncs it (their sequence numbers and times go to the
+/// tantivy index, see [`TimeColumns`]). Returns the file's size.
+pub fn write(path: &Path, events: &[&Event]) -> Result<u64> {
     let schema = schema();
     let file = File::create(path).map_err(|e| Error::io(path, "create rows file", e))?;
     let options = IpcWriteOptions::default()
@@ -107,11 +125,6 @@ pub fn write(path: &Path, events: &[&Event], seqs: &[u64]) -> Result<u64> {
     for start in (0..events.len()).step_by(BATCH_ROWS) {
         let end = (start + BATCH_ROWS).min(events.len());
         let chunk = &events[start..end];
-        let mut seq = UInt64Builder::with_capacity(chunk.len());
-        seq.append_slice(&seqs[start..end]);
-        let ts: TimestampNanosecondArray = chunk.iter().map(|e| Some(e.timestamp)).collect();
-        let its: TimestampNanosecondArray =
-            chunk.iter().map(|e| Some(e.ingest_timestamp)).collect();
         let dict = |d: &Dict| -> Result<ArrayRef> {
             let keys = Int32Array::from(d.keys[start..end].to_vec());
             let a = DictionaryArray::<Int32Type>::try_new(keys, d.values.clone())
@@ -127,9 +140,6 @@ pub fn write(path: &Path, events: &[&Event], seqs: &[u64]) -> Result<u64> {
             fields.append_value(&json);
         }
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(seq.finish()),
-            Arc::new(ts.with_timezone("UTC")),
-            Arc::new(its.with_timezone("UTC")),
             dict(&level)?,
             dict(&service)?,
             dict(&host)?,
@@ -158,6 +168,8 @@ pub fn write(path: &Path, events: &[&Event], seqs: &[u64]) -> Result<u64> {
 /// Random access to a rows file: record batches are decoded on demand and the last few kept.
 pub struct Rows {
     path: PathBuf,
+    /// Where `seq` and the times come from: the file (version 1) or the index (2).
+    times: Option<TimeColumns>,
     reader: Mutex<FileReader<BufReader<File>>>,
     cache: Mutex<Vec<(usize, Arc<Columns>)>>,
 }
@@ -176,11 +188,27 @@ pub struct Columns {
 const CACHED_BATCHES: usize = 2;
 
 impl Rows {
-    pub fn open(path: &Path) -> Result<Rows> {
+    /// Opens a rows file; `times` are the segment's fast fields, used for version 2 files.
+    pub fn open(path: &Path, times: TimeColumns) -> Result<Rows> {
         let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
         let reader = FileReader::try_new_buffered(file, None).map_err(|e| Error::arrow(path, e))?;
+        let version = match reader.schema().metadata().get(VERSION_KEY) {
+            None => 1,
+            Some(v) => v.parse::<u32>().unwrap_or(0),
+        };
+        let times = match version {
+            1 => None,
+            VERSION => Some(times),
+            v => {
+                return Err(Error::corrupt(
+                    path,
+                    format!("rows format version {v:?} (this build reads 1 and {VERSION})"),
+                ))
+            }
+        };
         Ok(Rows {
             path: path.to_path_buf(),
+            times,
             reader: Mutex::new(reader),
             cache: Mutex::new(Vec::new()),
         })
@@ -208,30 +236,53 @@ impl Rows {
                 }
             }
         };
-        let col = |i: usize| batch.column(i).clone();
         let bad = || Error::corrupt(&self.path, "unexpected column type");
+        let col = |name: &str| batch.column_by_name(name).cloned().ok_or_else(bad);
+        let (seq, timestamp, ingest_timestamp) = match &self.times {
+            Some(t) => {
+                let first = index * BATCH_ROWS;
+                let docs = first as u32..(first + batch.num_rows()) as u32;
+                let seq: UInt64Array = docs.clone().map(|d| t.seq.first(d)).collect();
+                let ts: TimestampNanosecondArray =
+                    docs.clone().map(|d| t.timestamp.first(d)).collect();
+                let its: TimestampNanosecondArray =
+                    docs.map(|d| t.ingest_timestamp.first(d)).collect();
+                if seq.null_count() + ts.null_count() + its.null_count() > 0 {
+                    return Err(Error::corrupt(
+                        &self.path,
+                        format!("batch {index}: the index has no seq or time for some row"),
+                    ));
+                }
+                (seq, ts.with_timezone("UTC"), its.with_timezone("UTC"))
+            }
+            None => (
+                col("seq")?
+                    .as_any()
+                    .downcast_ref::<UInt64Array>()
+                    .cloned()
+                    .ok_or_else(bad)?,
+                col("timestamp")?
+                    .as_any()
+                    .downcast_ref::<TimestampNanosecondArray>()
+                    .cloned()
+                    .ok_or_else(bad)?,
+                col("ingest_timestamp")?
+                    .as_any()
+                    .downcast_ref::<TimestampNanosecondArray>()
+                    .cloned()
+                    .ok_or_else(bad)?,
+            ),
+        };
         let columns = Columns {
-            seq: col(0)
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .cloned()
-                .ok_or_else(bad)?,
-            timestamp: col(1)
-                .as_any()
-                .downcast_ref::<TimestampNanosecondArray>()
-                .cloned()
-                .ok_or_else(bad)?,
-            ingest_timestamp: col(2)
-                .as_any()
-                .downcast_ref::<TimestampNanosecondArray>()
-                .cloned()
-                .ok_or_else(bad)?,
-            message: col(6)
+            seq,
+            timestamp,
+            ingest_timestamp,
+            message: col("message")?
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .cloned()
                 .ok_or_else(bad)?,
-            fields: col(7)
+            fields: col("fields")?
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .cloned()

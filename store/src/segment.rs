@@ -174,7 +174,7 @@ pub fn build(
     writer
         .finalize()
         .map_err(|e| Error::tantivy(&index_dir, e))?;
-    crate::rows::write(&dir.join("rows.arrow"), events, seqs)?;
+    crate::rows::write(&dir.join("rows.arrow"), events)?;
     let mut bytes = sync_tree(dir)?;
     let meta_path = dir.join("meta.json");
     // Count meta.json itself approximately (its own size is not known before writing it).
@@ -279,7 +279,14 @@ impl Segment {
                 ),
             ));
         }
-        let rows = Rows::open(&dir.join("rows.arrow"))?;
+        let ff = readers[0].fast_fields();
+        let terr = |e| Error::tantivy(&index_dir, e);
+        let times = crate::rows::TimeColumns {
+            seq: ff.u64("seq").map_err(terr)?,
+            timestamp: ff.i64("timestamp").map_err(terr)?,
+            ingest_timestamp: ff.i64("ingest_timestamp").map_err(terr)?,
+        };
+        let rows = Rows::open(&dir.join("rows.arrow"), times)?;
         Ok(Segment {
             meta,
             dir: dir.to_path_buf(),
