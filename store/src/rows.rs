@@ -1,6 +1,6 @@
 //! A segment's rows as an Arrow IPC file (`rows.arrow`), LZ4_FRAME-compressed, in record
 //! batches of [`BATCH_ROWS`] rows. Format version 2 (schema metadata
-//! `sluice.rows.version = "2"`):
+//! `sluice.rows.version = "2"`, `sluice.rows.batch_rows = "1024"`):
 //!
 //! | column | type | |
 //! |---|---|---|
@@ -16,7 +16,7 @@
 //! fields hold them (row = document id), bit-packed far smaller than LZ4 makes 8-byte
 //! integers, and [`Rows`] takes them from there ([`TimeColumns`]). Version 1 files (no
 //! version in the metadata) had them as the first three columns (UInt64, Timestamp(ns, UTC)
-//! twice); they are still read, from the file.
+//! twice) and record batches of 4096 rows; they are still read, from the file, in slices.
 
 use crate::codec::{fields_from_json, fields_to_json};
 use crate::error::{Error, Result};
@@ -36,8 +36,13 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Rows per record batch: the unit of random access.
-pub const BATCH_ROWS: usize = 4096;
+/// Rows per (logical) batch: the unit of random access. Reading one hit decodes its batch, so
+/// this is small; LZ4 gains nothing from more (its window is 64 KiB, a batch's messages about
+/// 140 KB). Files written with a larger multiple of it (version 1: 4096) are read in slices.
+pub const BATCH_ROWS: usize = 1024;
+/// Rows per record batch in version 1 files.
+const V1_BATCH_ROWS: usize = 4096;
+const BATCH_ROWS_KEY: &str = "sluice.rows.batch_rows";
 
 /// The rows format this build writes (schema metadata `sluice.rows.version`).
 pub const VERSION: u32 = 2;
@@ -53,7 +58,10 @@ pub fn schema() -> SchemaRef {
             Field::new("message", DataType::Utf8, false),
             Field::new("fields", DataType::Utf8, false),
         ])
-        .with_metadata(HashMap::from([(VERSION_KEY.into(), VERSION.to_string())])),
+        .with_metadata(HashMap::from([
+            (VERSION_KEY.into(), VERSION.to_string()),
+            (BATCH_ROWS_KEY.into(), BATCH_ROWS.to_string()),
+        ])),
     )
 }
 
@@ -170,6 +178,8 @@ pub struct Rows {
     path: PathBuf,
     /// Where `seq` and the times come from: the file (version 1) or the index (2).
     times: Option<TimeColumns>,
+    /// Rows per record batch in the file (a multiple of [`BATCH_ROWS`]).
+    file_batch_rows: usize,
     reader: Mutex<FileReader<BufReader<File>>>,
     cache: Mutex<Vec<(usize, Arc<Columns>)>>,
 }
@@ -184,21 +194,34 @@ pub struct Columns {
     pub batch: RecordBatch,
 }
 
-/// Decoded batches kept per segment (a batch of loghub lines is about 0.5 MB).
-const CACHED_BATCHES: usize = 2;
+/// Decoded batches kept per segment (a batch of loghub lines is about 0.25 MB).
+const CACHED_BATCHES: usize = 4;
 
 impl Rows {
-    /// Opens a rows file; `times` are the segment's fast fields, used for version 2 files.
-    pub fn open(path: &Path, times: TimeColumns) -> Result<Rows> {
+    /// Opens a rows file; `times` are the segment's fast fields, which version 2 files need.
+    pub fn open(path: &Path, times: Option<TimeColumns>) -> Result<Rows> {
         let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
         let reader = FileReader::try_new_buffered(file, None).map_err(|e| Error::arrow(path, e))?;
-        let version = match reader.schema().metadata().get(VERSION_KEY) {
+        let meta = reader.schema().metadata().clone();
+        let version = match meta.get(VERSION_KEY) {
             None => 1,
             Some(v) => v.parse::<u32>().unwrap_or(0),
         };
+        let file_batch_rows = match meta.get(BATCH_ROWS_KEY) {
+            None => V1_BATCH_ROWS,
+            Some(v) => v.parse::<usize>().unwrap_or(0),
+        };
+        if file_batch_rows == 0 || file_batch_rows % BATCH_ROWS != 0 {
+            return Err(Error::corrupt(
+                path,
+                format!("record batches of {file_batch_rows} rows (this build reads multiples of {BATCH_ROWS})"),
+            ));
+        }
         let times = match version {
             1 => None,
-            VERSION => Some(times),
+            VERSION => Some(times.ok_or_else(|| {
+                Error::corrupt(path, "a version 2 rows file without its index's times")
+            })?),
             v => {
                 return Err(Error::corrupt(
                     path,
@@ -209,6 +232,7 @@ impl Rows {
         Ok(Rows {
             path: path.to_path_buf(),
             times,
+            file_batch_rows,
             reader: Mutex::new(reader),
             cache: Mutex::new(Vec::new()),
         })
@@ -221,10 +245,12 @@ impl Rows {
                 return Ok(c.clone());
             }
         }
+        let first = index * BATCH_ROWS;
+        let (file_batch, offset) = (first / self.file_batch_rows, first % self.file_batch_rows);
         let batch = {
             let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
             reader
-                .set_index(index)
+                .set_index(file_batch)
                 .map_err(|e| Error::arrow(&self.path, e))?;
             match reader.next() {
                 Some(b) => b.map_err(|e| Error::arrow(&self.path, e))?,
@@ -236,11 +262,17 @@ impl Rows {
                 }
             }
         };
+        let batch = if self.file_batch_rows == BATCH_ROWS {
+            batch
+        } else if offset < batch.num_rows() {
+            batch.slice(offset, BATCH_ROWS.min(batch.num_rows() - offset))
+        } else {
+            return Err(Error::corrupt(&self.path, format!("no rows at {first}")));
+        };
         let bad = || Error::corrupt(&self.path, "unexpected column type");
         let col = |name: &str| batch.column_by_name(name).cloned().ok_or_else(bad);
         let (seq, timestamp, ingest_timestamp) = match &self.times {
             Some(t) => {
-                let first = index * BATCH_ROWS;
                 let docs = first as u32..(first + batch.num_rows()) as u32;
                 let seq: UInt64Array = docs.clone().map(|d| t.seq.first(d)).collect();
                 let ts: TimestampNanosecondArray =
@@ -374,5 +406,95 @@ impl Columns {
         let key = d.keys().value(i) as usize;
         let values = d.values().as_any().downcast_ref::<StringArray>()?;
         (key < values.len()).then(|| values.value(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::builder::UInt64Builder;
+    use arrow_schema::TimeUnit;
+
+    /// A version 1 file (seq and times as columns, 4096-row batches, no metadata) still reads.
+    #[test]
+    fn reads_version_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.arrow");
+        let n = 5000usize;
+        let events: Vec<Event> = (0..n)
+            .map(|i| {
+                let mut e = Event::new(format!("line {i}"));
+                e.timestamp = 1_000 + i as i64;
+                e.ingest_timestamp = 2_000 + i as i64;
+                e.fields.insert("service", "web");
+                e
+            })
+            .collect();
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("seq", DataType::UInt64, false),
+            Field::new("timestamp", ts.clone(), false),
+            Field::new("ingest_timestamp", ts, false),
+            Field::new("level", dict.clone(), true),
+            Field::new("service", dict.clone(), true),
+            Field::new("host", dict, true),
+            Field::new("message", DataType::Utf8, false),
+            Field::new("fields", DataType::Utf8, false),
+        ]));
+        let options = IpcWriteOptions::default()
+            .try_with_compression(Some(arrow_ipc::CompressionType::LZ4_FRAME))
+            .unwrap();
+        let mut w =
+            FileWriter::try_new_with_options(File::create(&path).unwrap(), &schema, options)
+                .unwrap();
+        for start in (0..n).step_by(V1_BATCH_ROWS) {
+            let chunk = &events[start..(start + V1_BATCH_ROWS).min(n)];
+            let mut seq = UInt64Builder::new();
+            seq.append_slice(&(start as u64..(start + chunk.len()) as u64).collect::<Vec<_>>());
+            let ts: TimestampNanosecondArray = chunk.iter().map(|e| Some(e.timestamp)).collect();
+            let its: TimestampNanosecondArray =
+                chunk.iter().map(|e| Some(e.ingest_timestamp)).collect();
+            let keys = || {
+                let values: ArrayRef = Arc::new(StringArray::from(vec!["web"]));
+                let a = DictionaryArray::<Int32Type>::try_new(
+                    Int32Array::from(vec![0; chunk.len()]),
+                    values,
+                )
+                .unwrap();
+                Arc::new(a) as ArrayRef
+            };
+            let message: StringArray = chunk.iter().map(|e| Some(e.message.as_str())).collect();
+            let fields: StringArray = chunk
+                .iter()
+                .map(|e| {
+                    let mut j = String::new();
+                    fields_to_json(&e.fields, &mut j);
+                    Some(j)
+                })
+                .collect();
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(seq.finish()),
+                Arc::new(ts.with_timezone("UTC")),
+                Arc::new(its.with_timezone("UTC")),
+                keys(),
+                keys(),
+                keys(),
+                Arc::new(message),
+                Arc::new(fields),
+            ];
+            w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let rows = Rows::open(&path, None).unwrap();
+        for i in [0, 1023, 1024, 4095, 4096, 4999] {
+            assert_eq!(rows.event(i).unwrap(), events[i], "row {i}");
+            let b = rows.batch(i / BATCH_ROWS).unwrap();
+            assert_eq!(b.seq.value(i % BATCH_ROWS), i as u64);
+            assert_eq!(b.dict_value("service", i % BATCH_ROWS), Some("web"));
+        }
+        assert_eq!(rows.batch(4).unwrap().len(), 5000 - 4096);
+        assert!(rows.batch(5).is_err());
     }
 }
