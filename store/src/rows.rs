@@ -182,6 +182,35 @@ pub struct Rows {
     file_batch_rows: usize,
     reader: Mutex<FileReader<BufReader<File>>>,
     cache: Mutex<Vec<(usize, Arc<Columns>)>>,
+    /// A second reader of the dictionary columns alone (opened on first use), for
+    /// aggregations that group by them, and its last batch.
+    dicts: Mutex<(
+        Option<FileReader<BufReader<File>>>,
+        Option<(usize, Arc<Dicts>)>,
+    )>,
+}
+
+/// The dictionary columns (`level`, `service`, `host`) of one batch.
+pub struct Dicts {
+    pub batch: RecordBatch,
+}
+
+impl Dicts {
+    /// A dictionary column's value in row `i`.
+    pub fn dict_value(&self, name: &str, i: usize) -> Option<&str> {
+        dict_value(&self.batch, name, i)
+    }
+}
+
+fn dict_value<'b>(batch: &'b RecordBatch, name: &str, i: usize) -> Option<&'b str> {
+    let col = batch.column_by_name(name)?;
+    let d = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>()?;
+    if d.is_null(i) {
+        return None;
+    }
+    let key = d.keys().value(i) as usize;
+    let values = d.values().as_any().downcast_ref::<StringArray>()?;
+    (key < values.len()).then(|| values.value(key))
 }
 
 /// The columns of one decoded batch.
@@ -191,7 +220,6 @@ pub struct Columns {
     pub ingest_timestamp: TimestampNanosecondArray,
     pub message: StringArray,
     pub fields: StringArray,
-    pub batch: RecordBatch,
 }
 
 /// Decoded batches kept per segment (a batch of loghub lines is about 0.25 MB).
@@ -235,7 +263,68 @@ impl Rows {
             file_batch_rows,
             reader: Mutex::new(reader),
             cache: Mutex::new(Vec::new()),
+            dicts: Mutex::new((None, None)),
         })
+    }
+
+    /// Logical batch `index` of `reader` (a slice of a larger record batch in old files).
+    fn read(&self, reader: &mut FileReader<BufReader<File>>, index: usize) -> Result<RecordBatch> {
+        let first = index * BATCH_ROWS;
+        let (file_batch, offset) = (first / self.file_batch_rows, first % self.file_batch_rows);
+        reader
+            .set_index(file_batch)
+            .map_err(|e| Error::arrow(&self.path, e))?;
+        let batch = match reader.next() {
+            Some(b) => b.map_err(|e| Error::arrow(&self.path, e))?,
+            None => {
+                return Err(Error::corrupt(
+                    &self.path,
+                    format!("no record batch {file_batch}"),
+                ))
+            }
+        };
+        if self.file_batch_rows == BATCH_ROWS {
+            Ok(batch)
+        } else if offset < batch.num_rows() {
+            Ok(batch.slice(offset, BATCH_ROWS.min(batch.num_rows() - offset)))
+        } else {
+            Err(Error::corrupt(&self.path, format!("no rows at {first}")))
+        }
+    }
+
+    /// The dictionary columns of batch `index`, decoding nothing else.
+    pub fn dicts(&self, index: usize) -> Result<Arc<Dicts>> {
+        let mut guard = self.dicts.lock().unwrap_or_else(|e| e.into_inner());
+        let (reader, last) = &mut *guard;
+        if let Some((at, d)) = last {
+            if *at == index {
+                return Ok(d.clone());
+            }
+        }
+        if reader.is_none() {
+            let path = &self.path;
+            let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
+            let plain =
+                FileReader::try_new_buffered(file, None).map_err(|e| Error::arrow(path, e))?;
+            let schema = plain.schema();
+            let projection = ["level", "service", "host"]
+                .iter()
+                .map(|n| schema.index_of(n).map_err(|e| Error::arrow(path, e)))
+                .collect::<Result<Vec<_>>>()?;
+            let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
+            *reader = Some(
+                FileReader::try_new_buffered(file, Some(projection))
+                    .map_err(|e| Error::arrow(path, e))?,
+            );
+        }
+        let Some(r) = reader.as_mut() else {
+            return Err(Error::corrupt(&self.path, "no reader"));
+        };
+        let d = Arc::new(Dicts {
+            batch: self.read(r, index)?,
+        });
+        *last = Some((index, d.clone()));
+        Ok(d)
     }
 
     pub fn batch(&self, index: usize) -> Result<Arc<Columns>> {
@@ -246,28 +335,9 @@ impl Rows {
             }
         }
         let first = index * BATCH_ROWS;
-        let (file_batch, offset) = (first / self.file_batch_rows, first % self.file_batch_rows);
         let batch = {
             let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-            reader
-                .set_index(file_batch)
-                .map_err(|e| Error::arrow(&self.path, e))?;
-            match reader.next() {
-                Some(b) => b.map_err(|e| Error::arrow(&self.path, e))?,
-                None => {
-                    return Err(Error::corrupt(
-                        &self.path,
-                        format!("no record batch {index}"),
-                    ))
-                }
-            }
-        };
-        let batch = if self.file_batch_rows == BATCH_ROWS {
-            batch
-        } else if offset < batch.num_rows() {
-            batch.slice(offset, BATCH_ROWS.min(batch.num_rows() - offset))
-        } else {
-            return Err(Error::corrupt(&self.path, format!("no rows at {first}")));
+            self.read(&mut reader, index)?
         };
         let bad = || Error::corrupt(&self.path, "unexpected column type");
         let col = |name: &str| batch.column_by_name(name).cloned().ok_or_else(bad);
@@ -319,7 +389,6 @@ impl Rows {
                 .downcast_ref::<StringArray>()
                 .cloned()
                 .ok_or_else(bad)?,
-            batch,
         };
         let columns = Arc::new(columns);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -394,18 +463,6 @@ impl Columns {
             message: self.message.value(i).to_owned(),
             fields: fields_from_json(self.fields.value(i))?,
         })
-    }
-
-    /// A dictionary column's value in row `i` (`level`, `service`, `host`).
-    pub fn dict_value(&self, name: &str, i: usize) -> Option<&str> {
-        let col = self.batch.column_by_name(name)?;
-        let d = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>()?;
-        if d.is_null(i) {
-            return None;
-        }
-        let key = d.keys().value(i) as usize;
-        let values = d.values().as_any().downcast_ref::<StringArray>()?;
-        (key < values.len()).then(|| values.value(key))
     }
 }
 
@@ -492,7 +549,8 @@ mod tests {
             assert_eq!(rows.event(i).unwrap(), events[i], "row {i}");
             let b = rows.batch(i / BATCH_ROWS).unwrap();
             assert_eq!(b.seq.value(i % BATCH_ROWS), i as u64);
-            assert_eq!(b.dict_value("service", i % BATCH_ROWS), Some("web"));
+            let d = rows.dicts(i / BATCH_ROWS).unwrap();
+            assert_eq!(d.dict_value("service", i % BATCH_ROWS), Some("web"));
         }
         assert_eq!(rows.batch(4).unwrap().len(), 5000 - 4096);
         assert!(rows.batch(5).is_err());
