@@ -184,11 +184,14 @@ pub struct Rows {
     cache: Mutex<Vec<(usize, Arc<Columns>)>>,
     /// A second reader of the dictionary columns alone (opened on first use), for
     /// aggregations that group by them, and its last batch.
-    dicts: Mutex<(
-        Option<FileReader<BufReader<File>>>,
-        Option<(usize, Arc<Dicts>)>,
-    )>,
+    dicts: Mutex<DictReader>,
 }
+
+/// The projected reader of the dictionary columns and the last batch it decoded.
+type DictReader = (
+    Option<FileReader<BufReader<File>>>,
+    Option<(usize, Arc<Dicts>)>,
+);
 
 /// The dictionary columns (`level`, `service`, `host`) of one batch.
 pub struct Dicts {
