@@ -353,11 +353,19 @@ impl Acc {
 /// needs (`level` there is the normalized name, as [`group_key`] gives it).
 const DICT_FIELDS: [&str; 3] = ["level", "service", "host"];
 
+/// Whether every value of `field` in a segment is a string or null (or it has none), so a null
+/// in its dictionary column means the field is absent or null: a null group key either way.
+fn only_strings(meta: &crate::segment::SegmentMeta, field: &str) -> bool {
+    meta.fields
+        .get(field)
+        .is_none_or(|st| st.types.keys().all(|t| t == "string" || t == "null"))
+}
+
 /// Reads group keys, from the columns of segment rows when it can.
 struct Keys<'v> {
     view: &'v crate::index::View,
     columns_only: bool,
-    batch: Option<((usize, usize), std::sync::Arc<crate::rows::Columns>)>,
+    batch: Option<((usize, usize), std::sync::Arc<crate::rows::Dicts>)>,
 }
 
 impl Keys<'_> {
@@ -373,12 +381,15 @@ impl Keys<'_> {
         if !self.columns_only {
             return Ok(None);
         }
+        if fields.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
         let b = row as usize / crate::rows::BATCH_ROWS;
         let i = row as usize % crate::rows::BATCH_ROWS;
         let cols = match &self.batch {
             Some((at, c)) if *at == (s, b) => c.clone(),
             _ => {
-                let c = self.view.segments[s].rows.batch(b)?;
+                let c = self.view.segments[s].rows.dicts(b)?;
                 self.batch = Some(((s, b), c.clone()));
                 c
             }
@@ -387,6 +398,8 @@ impl Keys<'_> {
         for f in fields {
             match cols.dict_value(f, i) {
                 Some(v) => out.push(Json::String(v.to_owned())),
+                // Absent, when the segment has no other type for the field.
+                None if only_strings(&self.view.segments[s].meta, f) => out.push(Json::Null),
                 // Not a string (or absent): the fields column knows.
                 None => return Ok(None),
             }

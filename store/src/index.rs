@@ -744,29 +744,8 @@ pub fn find_seq(view: &View, sq: u64) -> Result<Option<(Loc, i64)>> {
         if sq < s.meta.min_seq || sq > s.meta.max_seq {
             continue;
         }
-        // Rows are in seq order: binary search over the seq column, batch by batch.
-        let nbatches = (s.meta.rows as usize).div_ceil(crate::rows::BATCH_ROWS);
-        let (mut lo, mut hi) = (0usize, nbatches);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            let cols = s.rows.batch(mid)?;
-            let n = cols.len();
-            if n == 0 {
-                break;
-            }
-            if cols.seq.value(n - 1) < sq {
-                lo = mid + 1;
-            } else if cols.seq.value(0) > sq {
-                hi = mid;
-            } else {
-                let vals = cols.seq.values();
-                return Ok(vals.binary_search(&sq).ok().map(|i| {
-                    (
-                        Loc::Segment(si, (mid * crate::rows::BATCH_ROWS + i) as u32),
-                        cols.timestamp.value(i),
-                    )
-                }));
-            }
+        if let Some((row, ts)) = s.find_seq(sq)? {
+            return Ok(Some((Loc::Segment(si, row), ts)));
         }
     }
     Ok(None)

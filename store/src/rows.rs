@@ -1,10 +1,9 @@
 //! A segment's rows as an Arrow IPC file (`rows.arrow`), LZ4_FRAME-compressed, in record
-//! batches of [`BATCH_ROWS`] rows:
+//! batches of [`BATCH_ROWS`] rows. Format version 2 (schema metadata
+//! `sluice.rows.version = "2"`, `sluice.rows.batch_rows = "1024"`):
 //!
 //! | column | type | |
 //! |---|---|---|
-//! | `seq` | UInt64 | the event's sequence number (order tie-break, hit id) |
-//! | `timestamp`, `ingest_timestamp` | Timestamp(ns, UTC) | |
 //! | `level` | Dictionary(Int32, Utf8) | the normalized level name, else the raw string, else null |
 //! | `service`, `host` | Dictionary(Int32, Utf8) | string values, else null |
 //! | `message` | Utf8 | |
@@ -12,10 +11,16 @@
 //!
 //! `fields` holds all fields (the dictionary columns are derived copies for columnar work), so
 //! an event reads back exactly. Dictionaries are one per file, shared by every batch.
+//!
+//! `seq`, `timestamp` and `ingest_timestamp` are not in the file: the segment's tantivy fast
+//! fields hold them (row = document id), bit-packed far smaller than LZ4 makes 8-byte
+//! integers, and [`Rows`] takes them from there ([`TimeColumns`]). Version 1 files (no
+//! version in the metadata) had them as the first three columns (UInt64, Timestamp(ns, UTC)
+//! twice) and record batches of 4096 rows; they are still read, from the file, in slices.
 
 use crate::codec::{fields_from_json, fields_to_json};
 use crate::error::{Error, Result};
-use arrow_array::builder::{StringBuilder, UInt64Builder};
+use arrow_array::builder::StringBuilder;
 use arrow_array::types::Int32Type;
 use arrow_array::{
     Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray,
@@ -23,7 +28,7 @@ use arrow_array::{
 };
 use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use sluice_event::{Event, Level, Value};
 use std::collections::HashMap;
 use std::fs::File;
@@ -31,22 +36,42 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Rows per record batch: the unit of random access.
-pub const BATCH_ROWS: usize = 4096;
+/// Rows per (logical) batch: the unit of random access. Reading one hit decodes its batch, so
+/// this is small; LZ4 gains nothing from more (its window is 64 KiB, a batch's messages about
+/// 140 KB). Files written with a larger multiple of it (version 1: 4096) are read in slices.
+pub const BATCH_ROWS: usize = 1024;
+/// Rows per record batch in version 1 files.
+const V1_BATCH_ROWS: usize = 4096;
+const BATCH_ROWS_KEY: &str = "sluice.rows.batch_rows";
+
+/// The rows format this build writes (schema metadata `sluice.rows.version`).
+pub const VERSION: u32 = 2;
+const VERSION_KEY: &str = "sluice.rows.version";
 
 pub fn schema() -> SchemaRef {
     let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("seq", DataType::UInt64, false),
-        Field::new("timestamp", ts.clone(), false),
-        Field::new("ingest_timestamp", ts, false),
-        Field::new("level", dict.clone(), true),
-        Field::new("service", dict.clone(), true),
-        Field::new("host", dict, true),
-        Field::new("message", DataType::Utf8, false),
-        Field::new("fields", DataType::Utf8, false),
-    ]))
+    Arc::new(
+        Schema::new(vec![
+            Field::new("level", dict.clone(), true),
+            Field::new("service", dict.clone(), true),
+            Field::new("host", dict, true),
+            Field::new("message", DataType::Utf8, false),
+            Field::new("fields", DataType::Utf8, false),
+        ])
+        .with_metadata(HashMap::from([
+            (VERSION_KEY.into(), VERSION.to_string()),
+            (BATCH_ROWS_KEY.into(), BATCH_ROWS.to_string()),
+        ])),
+    )
+}
+
+/// The per-row integers a version 2 file leaves to the segment's tantivy fast fields
+/// (indexed by row = document id).
+#[derive(Clone)]
+pub struct TimeColumns {
+    pub seq: tantivy::columnar::Column<u64>,
+    pub timestamp: tantivy::columnar::Column<i64>,
+    pub ingest_timestamp: tantivy::columnar::Column<i64>,
 }
 
 fn level_text(e: &Event) -> Option<String> {
@@ -91,8 +116,9 @@ fn dictionary(rows: impl Iterator<Item = Option<String>>) -> Dict {
     }
 }
 
-/// Writes `events` (with their `seqs`) to `path` and fsyncs it. Returns the file's size.
-pub fn write(path: &Path, events: &[&Event], seqs: &[u64]) -> Result<u64> {
+/// Writes `events` to `path` and fsyncs it (their sequence numbers and times go to the
+/// tantivy index, see [`TimeColumns`]). Returns the file's size.
+pub fn write(path: &Path, events: &[&Event]) -> Result<u64> {
     let schema = schema();
     let file = File::create(path).map_err(|e| Error::io(path, "create rows file", e))?;
     let options = IpcWriteOptions::default()
@@ -107,11 +133,6 @@ pub fn write(path: &Path, events: &[&Event], seqs: &[u64]) -> Result<u64> {
     for start in (0..events.len()).step_by(BATCH_ROWS) {
         let end = (start + BATCH_ROWS).min(events.len());
         let chunk = &events[start..end];
-        let mut seq = UInt64Builder::with_capacity(chunk.len());
-        seq.append_slice(&seqs[start..end]);
-        let ts: TimestampNanosecondArray = chunk.iter().map(|e| Some(e.timestamp)).collect();
-        let its: TimestampNanosecondArray =
-            chunk.iter().map(|e| Some(e.ingest_timestamp)).collect();
         let dict = |d: &Dict| -> Result<ArrayRef> {
             let keys = Int32Array::from(d.keys[start..end].to_vec());
             let a = DictionaryArray::<Int32Type>::try_new(keys, d.values.clone())
@@ -127,9 +148,6 @@ pub fn write(path: &Path, events: &[&Event], seqs: &[u64]) -> Result<u64> {
             fields.append_value(&json);
         }
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(seq.finish()),
-            Arc::new(ts.with_timezone("UTC")),
-            Arc::new(its.with_timezone("UTC")),
             dict(&level)?,
             dict(&service)?,
             dict(&host)?,
@@ -158,8 +176,44 @@ pub fn write(path: &Path, events: &[&Event], seqs: &[u64]) -> Result<u64> {
 /// Random access to a rows file: record batches are decoded on demand and the last few kept.
 pub struct Rows {
     path: PathBuf,
+    /// Where `seq` and the times come from: the file (version 1) or the index (2).
+    times: Option<TimeColumns>,
+    /// Rows per record batch in the file (a multiple of [`BATCH_ROWS`]).
+    file_batch_rows: usize,
     reader: Mutex<FileReader<BufReader<File>>>,
     cache: Mutex<Vec<(usize, Arc<Columns>)>>,
+    /// A second reader of the dictionary columns alone (opened on first use), for
+    /// aggregations that group by them, and its last batch.
+    dicts: Mutex<DictReader>,
+}
+
+/// The projected reader of the dictionary columns and the last batch it decoded.
+type DictReader = (
+    Option<FileReader<BufReader<File>>>,
+    Option<(usize, Arc<Dicts>)>,
+);
+
+/// The dictionary columns (`level`, `service`, `host`) of one batch.
+pub struct Dicts {
+    pub batch: RecordBatch,
+}
+
+impl Dicts {
+    /// A dictionary column's value in row `i`.
+    pub fn dict_value(&self, name: &str, i: usize) -> Option<&str> {
+        dict_value(&self.batch, name, i)
+    }
+}
+
+fn dict_value<'b>(batch: &'b RecordBatch, name: &str, i: usize) -> Option<&'b str> {
+    let col = batch.column_by_name(name)?;
+    let d = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>()?;
+    if d.is_null(i) {
+        return None;
+    }
+    let key = d.keys().value(i) as usize;
+    let values = d.values().as_any().downcast_ref::<StringArray>()?;
+    (key < values.len()).then(|| values.value(key))
 }
 
 /// The columns of one decoded batch.
@@ -169,21 +223,111 @@ pub struct Columns {
     pub ingest_timestamp: TimestampNanosecondArray,
     pub message: StringArray,
     pub fields: StringArray,
-    pub batch: RecordBatch,
 }
 
-/// Decoded batches kept per segment (a batch of loghub lines is about 0.5 MB).
-const CACHED_BATCHES: usize = 2;
+/// Decoded batches kept per segment (a batch of loghub lines is about 0.25 MB).
+const CACHED_BATCHES: usize = 4;
 
 impl Rows {
-    pub fn open(path: &Path) -> Result<Rows> {
+    /// Opens a rows file; `times` are the segment's fast fields, which version 2 files need.
+    pub fn open(path: &Path, times: Option<TimeColumns>) -> Result<Rows> {
         let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
         let reader = FileReader::try_new_buffered(file, None).map_err(|e| Error::arrow(path, e))?;
+        let meta = reader.schema().metadata().clone();
+        let version = match meta.get(VERSION_KEY) {
+            None => 1,
+            Some(v) => v.parse::<u32>().unwrap_or(0),
+        };
+        let file_batch_rows = match meta.get(BATCH_ROWS_KEY) {
+            None => V1_BATCH_ROWS,
+            Some(v) => v.parse::<usize>().unwrap_or(0),
+        };
+        if file_batch_rows == 0 || file_batch_rows % BATCH_ROWS != 0 {
+            return Err(Error::corrupt(
+                path,
+                format!("record batches of {file_batch_rows} rows (this build reads multiples of {BATCH_ROWS})"),
+            ));
+        }
+        let times = match version {
+            1 => None,
+            VERSION => Some(times.ok_or_else(|| {
+                Error::corrupt(path, "a version 2 rows file without its index's times")
+            })?),
+            v => {
+                return Err(Error::corrupt(
+                    path,
+                    format!("rows format version {v:?} (this build reads 1 and {VERSION})"),
+                ))
+            }
+        };
         Ok(Rows {
             path: path.to_path_buf(),
+            times,
+            file_batch_rows,
             reader: Mutex::new(reader),
             cache: Mutex::new(Vec::new()),
+            dicts: Mutex::new((None, None)),
         })
+    }
+
+    /// Logical batch `index` of `reader` (a slice of a larger record batch in old files).
+    fn read(&self, reader: &mut FileReader<BufReader<File>>, index: usize) -> Result<RecordBatch> {
+        let first = index * BATCH_ROWS;
+        let (file_batch, offset) = (first / self.file_batch_rows, first % self.file_batch_rows);
+        reader
+            .set_index(file_batch)
+            .map_err(|e| Error::arrow(&self.path, e))?;
+        let batch = match reader.next() {
+            Some(b) => b.map_err(|e| Error::arrow(&self.path, e))?,
+            None => {
+                return Err(Error::corrupt(
+                    &self.path,
+                    format!("no record batch {file_batch}"),
+                ))
+            }
+        };
+        if self.file_batch_rows == BATCH_ROWS {
+            Ok(batch)
+        } else if offset < batch.num_rows() {
+            Ok(batch.slice(offset, BATCH_ROWS.min(batch.num_rows() - offset)))
+        } else {
+            Err(Error::corrupt(&self.path, format!("no rows at {first}")))
+        }
+    }
+
+    /// The dictionary columns of batch `index`, decoding nothing else.
+    pub fn dicts(&self, index: usize) -> Result<Arc<Dicts>> {
+        let mut guard = self.dicts.lock().unwrap_or_else(|e| e.into_inner());
+        let (reader, last) = &mut *guard;
+        if let Some((at, d)) = last {
+            if *at == index {
+                return Ok(d.clone());
+            }
+        }
+        if reader.is_none() {
+            let path = &self.path;
+            let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
+            let plain =
+                FileReader::try_new_buffered(file, None).map_err(|e| Error::arrow(path, e))?;
+            let schema = plain.schema();
+            let projection = ["level", "service", "host"]
+                .iter()
+                .map(|n| schema.index_of(n).map_err(|e| Error::arrow(path, e)))
+                .collect::<Result<Vec<_>>>()?;
+            let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
+            *reader = Some(
+                FileReader::try_new_buffered(file, Some(projection))
+                    .map_err(|e| Error::arrow(path, e))?,
+            );
+        }
+        let Some(r) = reader.as_mut() else {
+            return Err(Error::corrupt(&self.path, "no reader"));
+        };
+        let d = Arc::new(Dicts {
+            batch: self.read(r, index)?,
+        });
+        *last = Some((index, d.clone()));
+        Ok(d)
     }
 
     pub fn batch(&self, index: usize) -> Result<Arc<Columns>> {
@@ -193,50 +337,61 @@ impl Rows {
                 return Ok(c.clone());
             }
         }
+        let first = index * BATCH_ROWS;
         let batch = {
             let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-            reader
-                .set_index(index)
-                .map_err(|e| Error::arrow(&self.path, e))?;
-            match reader.next() {
-                Some(b) => b.map_err(|e| Error::arrow(&self.path, e))?,
-                None => {
+            self.read(&mut reader, index)?
+        };
+        let bad = || Error::corrupt(&self.path, "unexpected column type");
+        let col = |name: &str| batch.column_by_name(name).cloned().ok_or_else(bad);
+        let (seq, timestamp, ingest_timestamp) = match &self.times {
+            Some(t) => {
+                let docs = first as u32..(first + batch.num_rows()) as u32;
+                let seq: UInt64Array = docs.clone().map(|d| t.seq.first(d)).collect();
+                let ts: TimestampNanosecondArray =
+                    docs.clone().map(|d| t.timestamp.first(d)).collect();
+                let its: TimestampNanosecondArray =
+                    docs.map(|d| t.ingest_timestamp.first(d)).collect();
+                if seq.null_count() + ts.null_count() + its.null_count() > 0 {
                     return Err(Error::corrupt(
                         &self.path,
-                        format!("no record batch {index}"),
-                    ))
+                        format!("batch {index}: the index has no seq or time for some row"),
+                    ));
                 }
+                (seq, ts.with_timezone("UTC"), its.with_timezone("UTC"))
             }
+            None => (
+                col("seq")?
+                    .as_any()
+                    .downcast_ref::<UInt64Array>()
+                    .cloned()
+                    .ok_or_else(bad)?,
+                col("timestamp")?
+                    .as_any()
+                    .downcast_ref::<TimestampNanosecondArray>()
+                    .cloned()
+                    .ok_or_else(bad)?,
+                col("ingest_timestamp")?
+                    .as_any()
+                    .downcast_ref::<TimestampNanosecondArray>()
+                    .cloned()
+                    .ok_or_else(bad)?,
+            ),
         };
-        let col = |i: usize| batch.column(i).clone();
-        let bad = || Error::corrupt(&self.path, "unexpected column type");
         let columns = Columns {
-            seq: col(0)
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .cloned()
-                .ok_or_else(bad)?,
-            timestamp: col(1)
-                .as_any()
-                .downcast_ref::<TimestampNanosecondArray>()
-                .cloned()
-                .ok_or_else(bad)?,
-            ingest_timestamp: col(2)
-                .as_any()
-                .downcast_ref::<TimestampNanosecondArray>()
-                .cloned()
-                .ok_or_else(bad)?,
-            message: col(6)
+            seq,
+            timestamp,
+            ingest_timestamp,
+            message: col("message")?
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .cloned()
                 .ok_or_else(bad)?,
-            fields: col(7)
+            fields: col("fields")?
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .cloned()
                 .ok_or_else(bad)?,
-            batch,
         };
         let columns = Arc::new(columns);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -312,16 +467,95 @@ impl Columns {
             fields: fields_from_json(self.fields.value(i))?,
         })
     }
+}
 
-    /// A dictionary column's value in row `i` (`level`, `service`, `host`).
-    pub fn dict_value(&self, name: &str, i: usize) -> Option<&str> {
-        let col = self.batch.column_by_name(name)?;
-        let d = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>()?;
-        if d.is_null(i) {
-            return None;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::builder::UInt64Builder;
+    use arrow_schema::TimeUnit;
+
+    /// A version 1 file (seq and times as columns, 4096-row batches, no metadata) still reads.
+    #[test]
+    fn reads_version_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.arrow");
+        let n = 5000usize;
+        let events: Vec<Event> = (0..n)
+            .map(|i| {
+                let mut e = Event::new(format!("line {i}"));
+                e.timestamp = 1_000 + i as i64;
+                e.ingest_timestamp = 2_000 + i as i64;
+                e.fields.insert("service", "web");
+                e
+            })
+            .collect();
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("seq", DataType::UInt64, false),
+            Field::new("timestamp", ts.clone(), false),
+            Field::new("ingest_timestamp", ts, false),
+            Field::new("level", dict.clone(), true),
+            Field::new("service", dict.clone(), true),
+            Field::new("host", dict, true),
+            Field::new("message", DataType::Utf8, false),
+            Field::new("fields", DataType::Utf8, false),
+        ]));
+        let options = IpcWriteOptions::default()
+            .try_with_compression(Some(arrow_ipc::CompressionType::LZ4_FRAME))
+            .unwrap();
+        let mut w =
+            FileWriter::try_new_with_options(File::create(&path).unwrap(), &schema, options)
+                .unwrap();
+        for start in (0..n).step_by(V1_BATCH_ROWS) {
+            let chunk = &events[start..(start + V1_BATCH_ROWS).min(n)];
+            let mut seq = UInt64Builder::new();
+            seq.append_slice(&(start as u64..(start + chunk.len()) as u64).collect::<Vec<_>>());
+            let ts: TimestampNanosecondArray = chunk.iter().map(|e| Some(e.timestamp)).collect();
+            let its: TimestampNanosecondArray =
+                chunk.iter().map(|e| Some(e.ingest_timestamp)).collect();
+            let keys = || {
+                let values: ArrayRef = Arc::new(StringArray::from(vec!["web"]));
+                let a = DictionaryArray::<Int32Type>::try_new(
+                    Int32Array::from(vec![0; chunk.len()]),
+                    values,
+                )
+                .unwrap();
+                Arc::new(a) as ArrayRef
+            };
+            let message: StringArray = chunk.iter().map(|e| Some(e.message.as_str())).collect();
+            let fields: StringArray = chunk
+                .iter()
+                .map(|e| {
+                    let mut j = String::new();
+                    fields_to_json(&e.fields, &mut j);
+                    Some(j)
+                })
+                .collect();
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(seq.finish()),
+                Arc::new(ts.with_timezone("UTC")),
+                Arc::new(its.with_timezone("UTC")),
+                keys(),
+                keys(),
+                keys(),
+                Arc::new(message),
+                Arc::new(fields),
+            ];
+            w.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+                .unwrap();
         }
-        let key = d.keys().value(i) as usize;
-        let values = d.values().as_any().downcast_ref::<StringArray>()?;
-        (key < values.len()).then(|| values.value(key))
+        w.finish().unwrap();
+        let rows = Rows::open(&path, None).unwrap();
+        for i in [0, 1023, 1024, 4095, 4096, 4999] {
+            assert_eq!(rows.event(i).unwrap(), events[i], "row {i}");
+            let b = rows.batch(i / BATCH_ROWS).unwrap();
+            assert_eq!(b.seq.value(i % BATCH_ROWS), i as u64);
+            let d = rows.dicts(i / BATCH_ROWS).unwrap();
+            assert_eq!(d.dict_value("service", i % BATCH_ROWS), Some("web"));
+        }
+        assert_eq!(rows.batch(4).unwrap().len(), 5000 - 4096);
+        assert!(rows.batch(5).is_err());
     }
 }
