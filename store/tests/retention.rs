@@ -813,7 +813,8 @@ fn background_thread_applies_per_index_retention() {
         store.flush(index).unwrap();
     }
     let t0 = Instant::now();
-    while store.stats("old").unwrap().segments > 0 {
+    // The catalog loses the segment before the move is counted (after its files go).
+    while store.stats("old").unwrap().segments > 0 || store.stats("old").unwrap().deleted == 0 {
         assert!(
             t0.elapsed() < Duration::from_secs(30),
             "the background thread did not delete"
