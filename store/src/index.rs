@@ -497,6 +497,10 @@ impl Index {
                 .clone();
             let target = self.opts.merge_target_rows;
             let small = |s: &Segment| s.meta.rows < target / 2;
+            // At least two small segments that together make a segment that is not small.
+            let fills = |run: &[Arc<Segment>]| {
+                run.len() >= 2 && run.iter().map(|r| r.meta.rows).sum::<u64>() >= target / 2
+            };
             let mut run: Vec<Arc<Segment>> = Vec::new();
             let mut pick: Option<Vec<Arc<Segment>>> = None;
             // In catalog (= seq) order, only hot segments: a run never spans a warm or cold
@@ -517,11 +521,19 @@ impl Index {
                         break;
                     }
                 } else {
+                    // The run cannot grow: merge it if it fills the target.
+                    if fills(&run) {
+                        pick = Some(std::mem::take(&mut run));
+                        break;
+                    }
                     run.clear();
                     if small(s) {
                         run.push(s.clone());
                     }
                 }
+            }
+            if pick.is_none() && fills(&run) {
+                pick = Some(run);
             }
             let Some(sources) = pick else {
                 return Ok(done);

@@ -786,3 +786,34 @@ fn extreme_values_do_not_panic() {
         assert_eq!(store.search("x", &req).unwrap().total, 0);
     }
 }
+
+/// Small segments are merged once a run of them fills the target, even when
+/// it is shorter than `merge_min_segments` (flushes of 100k rows against a
+/// 1M-row target never make a run of 8).
+#[test]
+fn a_run_that_fills_the_target_is_merged_before_it_is_long_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            merge_target_rows: 5000,
+            merge_min_segments: 8,
+            ..opts()
+        },
+    )
+    .unwrap();
+    let lines = loghub("Linux");
+    let events: Vec<Event> = lines.iter().map(|l| Event::new(l.as_str())).collect();
+    // 2000-row segments: small (< 2500); two fill the target, a third would overflow it.
+    store.append("linux", &events).unwrap();
+    store.flush("linux").unwrap();
+    assert_eq!(store.merge("linux").unwrap(), 0, "one segment is not a run");
+    for _ in 0..2 {
+        store.append("linux", &events).unwrap();
+        store.flush("linux").unwrap();
+    }
+    assert_eq!(store.stats("linux").unwrap().segments, 3);
+    assert_eq!(store.merge("linux").unwrap(), 1);
+    assert_eq!(store.stats("linux").unwrap().segments, 2);
+    assert_eq!(total(&store, "linux", "*"), 6000);
+}
