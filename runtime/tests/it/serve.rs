@@ -64,13 +64,20 @@ fn start(data: &std::path::Path, port: u16) -> Child {
 }
 
 fn total(port: u16, index: &str, q: &str) -> Json {
+    count_between(port, index, q, "now-7d", "now+1d").into()
+}
+
+/// The exact number of matches of `q` in `index` between `from` and `to`.
+fn count_between(port: u16, index: &str, q: &str, from: &str, to: &str) -> u64 {
     let target = format!(
-        "/api/v1/search?index={index}&q={}&from=now-7d&to=now%2B1d&limit=1",
-        encode(q)
+        "/api/v1/search?index={index}&q={}&from={}&to={}&limit=1",
+        encode(q),
+        encode(from),
+        encode(to)
     );
     let (status, body) = request(port, "GET", &target, b"").unwrap();
     assert_eq!(status, 200, "{body}");
-    body["total"].clone()
+    body["total"].as_u64().unwrap()
 }
 
 #[test]
@@ -181,8 +188,8 @@ fn quickstart_parses_demo_traffic_into_the_store_that_its_api_searches() {
 /// The official Elasticsearch Python client, unchanged, against `sluice
 /// serve`: it probes `GET /`, checks the product header, bulk-indexes a
 /// real log gzipped through `helpers.bulk` and a single document through
-/// `index`;
-/// a document for an invalid index gets its own error in the bulk answer.
+/// `index`; a document for an invalid index gets its own error in the bulk
+/// answer.
 #[test]
 fn the_elasticsearch_python_client_bulk_indexes_into_sluice() {
     let Some(python) = ensure_tool("python-elasticsearch") else {
@@ -240,15 +247,7 @@ print(json.dumps({"version": info["version"]["number"], "ok": ok, "errors": len(
 
     // Every document is searchable, with its `@timestamp` as the event time
     // and its nested objects as dotted fields.
-    let count = |q: &str, from: &str, to: &str| {
-        let target = format!(
-            "/api/v1/search?index=es-ssh&q={}&from={from}&to={to}&limit=1",
-            encode(q)
-        );
-        let (status, body) = request(port, "GET", &target, b"").unwrap();
-        assert_eq!(status, 200, "{body}");
-        body["total"].as_u64().unwrap()
-    };
+    let count = |q: &str, from: &str, to: &str| count_between(port, "es-ssh", q, from, to);
     let (from, to) = ("2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z");
     assert_eq!(count("service.name:sshd", from, to), lines);
     let text = std::fs::read_to_string(&log).unwrap().to_lowercase();
@@ -258,14 +257,10 @@ print(json.dumps({"version": info["version"]["number"], "ok": ok, "errors": len(
         .count() as u64;
     assert_eq!(count("\"failed password\"", from, to), failed);
     assert_eq!(
-        count(
-            "\"single doc\" AND n:7 AND _id:fixed-1",
-            "now-1h",
-            "now%2B1h"
-        ),
+        count("\"single doc\" AND n:7 AND _id:fixed-1", "now-1h", "now+1h"),
         1
     );
-    assert_eq!(count("\"late one\"", "now-1h", "now%2B1h"), 1);
+    assert_eq!(count("\"late one\"", "now-1h", "now+1h"), 1);
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -305,15 +300,7 @@ setTimeout(async () => {
 "#;
     let text = std::fs::read_to_string(&log).unwrap();
     let lines = text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
-    let count = |q: &str| {
-        let target = format!(
-            "/api/v1/search?index=logs&q={}&from=now-1h&to=now%2B1h&limit=1",
-            encode(q)
-        );
-        let (status, body) = request(port, "GET", &target, b"").unwrap();
-        assert_eq!(status, 200, "{body}");
-        body["total"].as_u64().unwrap()
-    };
+    let count = |q: &str| count_between(port, "logs", q, "now-1h", "now+1h");
     for encoding in ["protobuf", "json"] {
         let out = std::process::Command::new("node")
             .args(["-e", script, &format!("http://127.0.0.1:{port}")])
