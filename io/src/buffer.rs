@@ -102,16 +102,21 @@ fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error
     Ok(size)
 }
 
-/// `"256MiB"`, `"1 GB"`, `"4096"`: binary (KiB, MiB, GiB) and decimal (KB, MB, GB)
-/// units, case-insensitive.
-pub fn parse_byte_size(text: &str) -> Option<u64> {
+/// `"15m"`, `"2 GB"`: the leading whole number and the (trimmed) unit after it.
+pub(crate) fn number_and_unit(text: &str) -> Option<(u64, &str)> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+    Some((number.parse().ok()?, unit.trim()))
+}
+
+/// `"256MiB"`, `"1 GB"`, `"4096"`: binary (KiB, MiB, GiB) and decimal (KB, MB, GB)
+/// units, case-insensitive.
+pub fn parse_byte_size(text: &str) -> Option<u64> {
+    let (number, unit) = number_and_unit(text)?;
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" => 1_000,
         "kib" => 1 << 10,

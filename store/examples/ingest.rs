@@ -11,24 +11,7 @@ use sluice_store::{SearchRequest, Store, StoreOptions, SyncMode};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const SYSTEMS: [&str; 16] = [
-    "Android",
-    "Apache",
-    "BGL",
-    "HDFS",
-    "HPC",
-    "Hadoop",
-    "HealthApp",
-    "Linux",
-    "Mac",
-    "OpenSSH",
-    "OpenStack",
-    "Proxifier",
-    "Spark",
-    "Thunderbird",
-    "Windows",
-    "Zookeeper",
-];
+use sluice_gen_corpus::SYSTEMS;
 
 fn dir_size(p: &std::path::Path) -> u64 {
     let mut n = 0;

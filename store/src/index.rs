@@ -538,30 +538,13 @@ impl Index {
             let Some(sources) = pick else {
                 return Ok(done);
             };
-            let mut events = Vec::new();
-            let mut seqs = Vec::new();
-            for s in &sources {
-                let nbatches = (s.meta.rows as usize).div_ceil(crate::rows::BATCH_ROWS);
-                for b in 0..nbatches {
-                    let cols = s.rows.batch(b)?;
-                    for i in 0..cols.len() {
-                        let e = cols.event(i).ok_or_else(|| {
-                            Error::corrupt(s.rows.path(), format!("row {i} of batch {b}"))
-                        })?;
-                        events.push(e);
-                        seqs.push(cols.seq.value(i));
-                    }
-                }
-            }
-            let mut order: Vec<usize> = (0..events.len()).collect();
-            order.sort_by_key(|&i| seqs[i]);
-            let refs: Vec<&Event> = order.iter().map(|&i| &events[i]).collect();
-            let sorted_seqs: Vec<u64> = order.iter().map(|&i| seqs[i]).collect();
+            let (events, seqs) = segment::read_in_seq_order(&sources)?;
+            let refs: Vec<&Event> = events.iter().collect();
             let id = maint.catalog.next_segment_id;
             let name = segment::dir_name(id);
             let dir = self.dir.join("segments").join(&name);
             let wal_last = sources.iter().map(|s| s.meta.wal_last).max().unwrap_or(0);
-            let meta = segment::build(&dir, id, &refs, &sorted_seqs, wal_last)?;
+            let meta = segment::build(&dir, id, &refs, &seqs, wal_last)?;
             let seg = Arc::new(Segment::open(&dir)?);
             crate::failpoint::hit("merge-after-build");
             let ids: Vec<u64> = sources.iter().map(|s| s.meta.id).collect();

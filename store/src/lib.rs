@@ -479,14 +479,20 @@ impl Store {
     }
 }
 
+impl Inner {
+    /// The open indexes, taken out of the lock.
+    fn all_indexes(&self) -> Vec<Arc<Index>> {
+        self.indexes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
 fn maintain(inner: &Inner) -> Result<()> {
-    let indexes: Vec<Arc<Index>> = inner
-        .indexes
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .cloned()
-        .collect();
+    let indexes = inner.all_indexes();
     let mut first_err = None;
     for idx in indexes {
         let r = idx
@@ -520,13 +526,7 @@ fn maintain(inner: &Inner) -> Result<()> {
 }
 
 fn retain(inner: &Inner) -> Result<RetentionReport> {
-    let indexes: Vec<Arc<Index>> = inner
-        .indexes
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-        .cloned()
-        .collect();
+    let indexes = inner.all_indexes();
     let now = inner.opts.clock.now();
     let mut report = RetentionReport::default();
     let mut first_err = None;

@@ -455,3 +455,26 @@ impl Drop for Segment {
         }
     }
 }
+
+/// The rows of `sources` as events, in seq order, with their seqs (for
+/// rebuilding them into one segment: a merge or a warm move).
+pub fn read_in_seq_order(sources: &[std::sync::Arc<Segment>]) -> Result<(Vec<Event>, Vec<u64>)> {
+    let mut events = Vec::new();
+    let mut seqs = Vec::new();
+    for s in sources {
+        let nbatches = (s.meta.rows as usize).div_ceil(crate::rows::BATCH_ROWS);
+        for b in 0..nbatches {
+            let cols = s.rows.batch(b)?;
+            for i in 0..cols.len() {
+                let e = cols.event(i).ok_or_else(|| {
+                    Error::corrupt(s.rows.path(), format!("row {i} of batch {b}"))
+                })?;
+                events.push(e);
+                seqs.push(cols.seq.value(i));
+            }
+        }
+    }
+    let mut pairs: Vec<(u64, Event)> = seqs.into_iter().zip(events).collect();
+    pairs.sort_by_key(|(s, _)| *s);
+    Ok(pairs.into_iter().map(|(s, e)| (e, s)).unzip())
+}

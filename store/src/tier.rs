@@ -432,28 +432,6 @@ fn aged(now: i64, e: &Entry, after: Option<Duration>) -> bool {
     })
 }
 
-/// The rows of `sources`, in seq order.
-fn read_events(sources: &[Arc<Segment>]) -> Result<(Vec<Event>, Vec<u64>)> {
-    let mut events = Vec::new();
-    let mut seqs = Vec::new();
-    for s in sources {
-        let nbatches = (s.meta.rows as usize).div_ceil(crate::rows::BATCH_ROWS);
-        for b in 0..nbatches {
-            let cols = s.rows.batch(b)?;
-            for i in 0..cols.len() {
-                let e = cols.event(i).ok_or_else(|| {
-                    Error::corrupt(s.rows.path(), format!("row {i} of batch {b}"))
-                })?;
-                events.push(e);
-                seqs.push(cols.seq.value(i));
-            }
-        }
-    }
-    let mut pairs: Vec<(u64, Event)> = seqs.into_iter().zip(events).collect();
-    pairs.sort_by_key(|(s, _)| *s);
-    Ok(pairs.into_iter().map(|(s, e)| (e, s)).unzip())
-}
-
 impl Index {
     fn remote(&self) -> Result<&Arc<Remote>> {
         self.remote.as_ref().ok_or_else(|| Error::ColdStorage {
@@ -631,7 +609,7 @@ impl Index {
                     "a hot catalog entry has no open segment",
                 ));
             }
-            let (events, seqs) = read_events(&sources)?;
+            let (events, seqs) = segment::read_in_seq_order(&sources)?;
             let refs: Vec<&Event> = events.iter().collect();
             let id = maint.catalog.next_segment_id;
             let name = segment::dir_name(id);

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use sluice_event::{Event, Value};
+use sluice_gen_corpus::SYSTEMS;
 use sluice_query::Query;
 use sluice_store::{parse_pipe, Error, SearchRequest, Store, StoreOptions, SyncMode};
 use std::time::{Duration, Instant};

@@ -130,13 +130,8 @@ impl StoreConfig {
 
 /// `"90s"`, `"15m"`, `"12h"`, `"7d"`, `"2w"` (or a number of seconds).
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let seconds: u64 = match unit.trim() {
+    let (number, unit) = crate::buffer::number_and_unit(text)?;
+    let seconds: u64 = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3_600,

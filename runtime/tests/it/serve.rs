@@ -67,6 +67,19 @@ fn total(port: u16, index: &str, q: &str) -> Json {
     count_between(port, index, q, "now-7d", "now+1d").into()
 }
 
+/// Runs a protocol client to its end; its stdout, or a failure with its
+/// output.
+fn run_client(command: &mut std::process::Command) -> String {
+    let out = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{command:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// The exact number of matches of `q` in `index` between `from` and `to`.
 fn count_between(port: u16, index: &str, q: &str, from: &str, to: &str) -> u64 {
     let target = format!(
@@ -219,18 +232,12 @@ print(json.dumps({"version": info["version"]["number"], "ok": ok, "errors": len(
                   "bad_ok": bad_ok, "bad": [e["index"]["status"] for e in bad],
                   "single": single["result"], "lines": len(lines)}))
 "#;
-    let out = std::process::Command::new(python)
-        .args(["-c", script, &format!("http://127.0.0.1:{port}")])
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_client(
+        std::process::Command::new(python)
+            .args(["-c", script, &format!("http://127.0.0.1:{port}")])
+            .arg(&log),
     );
-    let answer: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let answer: Json = serde_json::from_str(&out).unwrap();
     let lines = answer["lines"].as_u64().unwrap();
     assert_eq!(lines, 2000);
     assert_eq!(
@@ -302,23 +309,14 @@ setTimeout(async () => {
     let lines = text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
     let count = |q: &str| count_between(port, "logs", q, "now-1h", "now+1h");
     for encoding in ["protobuf", "json"] {
-        let out = std::process::Command::new("node")
-            .args(["-e", script, &format!("http://127.0.0.1:{port}")])
-            .arg(&log)
-            .arg(encoding)
-            .env("NODE_PATH", modules.join("node_modules"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{encoding}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_client(
+            std::process::Command::new("node")
+                .args(["-e", script, &format!("http://127.0.0.1:{port}")])
+                .arg(&log)
+                .arg(encoding)
+                .env("NODE_PATH", modules.join("node_modules")),
         );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            lines.to_string()
-        );
+        assert_eq!(out.trim(), lines.to_string());
         assert_eq!(count(&format!("app:linux AND encoding:{encoding}")), lines);
         assert_eq!(
             count(&format!("encoding:{encoding} AND shard:3")),

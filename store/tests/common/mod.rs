@@ -18,25 +18,6 @@ pub fn loghub(name: &str) -> Vec<String> {
         .collect()
 }
 
-pub const SYSTEMS: [&str; 16] = [
-    "Android",
-    "Apache",
-    "BGL",
-    "HDFS",
-    "HPC",
-    "Hadoop",
-    "HealthApp",
-    "Linux",
-    "Mac",
-    "OpenSSH",
-    "OpenStack",
-    "Proxifier",
-    "Spark",
-    "Thunderbird",
-    "Windows",
-    "Zookeeper",
-];
-
 /// A small deterministic PRNG (xorshift64*).
 pub struct Rng(pub u64);
 
