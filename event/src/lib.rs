@@ -119,6 +119,10 @@ impl Fields {
         let at = self.0.iter().position(|(k, _)| k == name)?;
         Some(self.0.remove(at).1)
     }
+    /// Keeps only the fields for which `keep` is true, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &Value) -> bool) {
+        self.0.retain(|(k, v)| keep(k, v));
+    }
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -12,6 +12,8 @@
 //! The native sources and sinks live in `sluice-io`; the event model in
 //! `sluice-event`. This crate is not a plugin SDK (that is `sluice-sdk`).
 
+pub mod admin;
+pub mod client;
 pub mod config;
 pub mod metrics;
 pub mod pipeline_test;

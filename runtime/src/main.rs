@@ -4,10 +4,11 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use sluice::admin::{PipelineStatus, RuntimeAdmin, State};
+use sluice::client::Output;
 use sluice::config::{self, SinkKind};
 use sluice::metrics::Registry;
-use sluice::plugin::bindings::types::Role;
-use sluice::plugin::{builtin, PluginEngine, PluginRef};
+use sluice::plugin::PluginEngine;
 use sluice::topology::{self, BuiltPipeline};
 use sluice_io::sinks::store::{open_shared, store_dir, StoreConfig};
 use std::path::{Path, PathBuf};
@@ -75,12 +76,51 @@ enum Command {
         #[command(subcommand)]
         action: BufferAction,
     },
+    /// Search a running server's store (`sluice serve`, or a pipeline's `[api]`).
+    ///
+    /// QUERY is in the search language (`level:ERROR AND service:payments`), and may end
+    /// in an aggregation pipe (`| stats count() by service`).
+    Search {
+        /// The query; `*` for everything.
+        query: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The index; optional when the server has only one.
+        #[arg(long, short)]
+        index: Option<String>,
+        /// How far back to look (`15m`, `1h`, `7d`).
+        #[arg(long, conflicts_with = "from")]
+        since: Option<String>,
+        /// Start of the time range: RFC 3339, epoch milliseconds or `now-1h`.
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the time range (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// At most this many hits, newest first.
+        #[arg(long, short = 'n', default_value_t = 100)]
+        limit: usize,
+        /// table (coloured on a terminal), json or ndjson.
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// List the built-in plugins and what they accept.
     Plugins {
         /// Print the describe() output as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Which server `search` and `tail` talk to.
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// The server's address.
+    #[arg(long, env = "SLUICE_SERVER", default_value = "http://127.0.0.1:7280")]
+    server: String,
+    /// A bearer token, when the server requires one.
+    #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -103,6 +143,19 @@ fn main() -> ExitCode {
         Command::Check { files } => check(&files),
         Command::Test { files } => test(&files),
         Command::Plugins { json } => plugins(json),
+        Command::Search {
+            query,
+            server,
+            index,
+            since,
+            from,
+            to,
+            limit,
+            output,
+        } => {
+            let from = since.map(|s| format!("now-{s}")).or(from);
+            search(&query, &server, index, from, to, limit, output)
+        }
         Command::Buffer { action } => buffer(action),
         Command::Serve {
             data_dir,
@@ -262,6 +315,18 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
     // stops when the pipelines have ended. It serves /metrics, and the query
     // API over the store of the first pipeline there with a `store` sink.
     let registry = Arc::new(Registry::default());
+    // What `/api/v1/pipelines` reports, and how it reaches each pipeline's watcher.
+    let mut reload_requests = Vec::new();
+    let statuses: Vec<Arc<PipelineStatus>> = built
+        .iter()
+        .map(|b| {
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            reload_requests.push(rx);
+            Arc::new(PipelineStatus::new(b.pipeline(), tx))
+        })
+        .collect();
+    let admin: Arc<dyn sluice_server::Admin> =
+        Arc::new(RuntimeAdmin::new(statuses.clone(), reload.engine.clone()));
     let (api_stop, api_shutdown) = watch::channel(false);
     let mut apis: Vec<(std::net::SocketAddr, Option<(PathBuf, StoreConfig)>)> = Vec::new();
     for pipeline in built.iter().map(BuiltPipeline::pipeline) {
@@ -298,6 +363,7 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
         let api = sluice_server::Api {
             store,
             metrics: Some(Arc::new(move || metrics.render())),
+            admin: Some(admin.clone()),
             options: sluice_server::ServerOptions::default(),
         };
         tokio::spawn(sluice_server::serve(api, listener, api_shutdown.clone()));
@@ -318,15 +384,20 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
     }
 
     let mut runs = tokio::task::JoinSet::new();
-    for pipeline in built {
+    for ((pipeline, status), requests) in built.into_iter().zip(statuses).zip(reload_requests) {
         let file = pipeline.pipeline().file.clone();
         let (reload_tx, mut reloads) = tokio::sync::mpsc::channel(1);
+        let triggers = sluice::reload::Triggers {
+            hup: hup_tx.subscribe(),
+            requests,
+            log: status.reloads.clone(),
+        };
         tokio::spawn(sluice::reload::watch(
             file.clone(),
             sluice::reload::watched_files(pipeline.pipeline()),
             reload.data_dir.clone(),
             reload.engine.clone(),
-            hup_tx.subscribe(),
+            triggers,
             reload_tx,
         ));
         let shutdown = shutdown.clone();
@@ -334,12 +405,22 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
         runs.spawn(async move {
             let mut pipeline = pipeline;
             loop {
+                status.set_state(State::Running);
                 let run =
                     pipeline.run_reloadable(shutdown.clone(), registry.clone(), Some(&mut reloads));
                 match run.await {
-                    Ok(Some(next)) => pipeline = next,
-                    Ok(None) => return (file, Ok(())),
-                    Err(e) => return (file, Err(e)),
+                    Ok(Some(next)) => {
+                        status.set_pipeline(next.pipeline());
+                        pipeline = next;
+                    }
+                    Ok(None) => {
+                        status.set_state(State::Stopped);
+                        return (file, Ok(()));
+                    }
+                    Err(e) => {
+                        status.set_state(State::Failed(e.to_string()));
+                        return (file, Err(e));
+                    }
                 }
             }
         });
@@ -447,65 +528,101 @@ fn buffer(action: BufferAction) -> Result<()> {
     Ok(())
 }
 
-fn plugins(json: bool) -> Result<()> {
-    let engine = engine()?;
-    let mut all = Vec::new();
-    for name in builtin::names() {
-        let reference = PluginRef::Builtin(name.to_owned());
-        let label = reference.to_string();
-        let bytes = reference.load()?;
-        let component = engine.compile(&label, &bytes)?;
-        let pre = engine.pre_instantiate(&label, &component)?;
-        let info = sluice::plugin::transform::describe(&engine, name, &pre)?;
-        all.push((label, info));
-    }
-    if json {
-        let list: Vec<serde_json::Value> = all
-            .iter()
-            .map(|(label, info)| {
-                serde_json::json!({
-                    "plugin": label,
-                    "name": info.name,
-                    "version": info.version,
-                    "role": role_name(info.role),
-                    "description": info.description,
-                    "outputs": info.outputs,
-                    "config": info.config_keys.iter().map(|k| serde_json::json!({
-                        "name": k.name, "type": k.type_name, "required": k.required, "description": k.description,
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(());
-    }
-    for (label, info) in &all {
-        println!(
-            "{label}  {} {}  ({})",
-            info.name,
-            info.version,
-            role_name(info.role)
-        );
-        if !info.description.is_empty() {
-            println!("    {}", info.description);
-        }
-        for key in &info.config_keys {
-            let required = if key.required { ", required" } else { "" };
-            println!(
-                "    config.{} ({}{required}): {}",
-                key.name, key.type_name, key.description
+/// `sluice search`: one request, printed.
+fn search(
+    query: &str,
+    server: &ServerArgs,
+    index: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: usize,
+    output: Output,
+) -> Result<()> {
+    use sluice::client::{encode, render, Server};
+    let server = Server::parse(&server.server, server.token.clone())?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let index = match index {
+                Some(index) => index,
+                None => only_index(&server).await?,
+            };
+            let mut target = format!(
+                "/api/v1/search?index={}&q={}&limit={limit}",
+                encode(&index),
+                encode(query)
             );
-        }
-        println!("    outputs: main, {}", info.outputs.join(", "));
-    }
-    Ok(())
+            for (key, value) in [("from", &from), ("to", &to)] {
+                if let Some(value) = value {
+                    target.push_str(&format!("&{key}={}", encode(value)));
+                }
+            }
+            let answer = server.get_json(&target).await?;
+            let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", render(&answer, output, colour));
+            if output == Output::Table && answer["partial"] == true {
+                eprintln!("(partial: the search stopped at its deadline or scan budget)");
+            }
+            Ok(())
+        })
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Transform => "transform",
-        Role::AlertEvaluator => "alert-evaluator",
-        Role::Source => "source",
-        Role::Sink => "sink",
+/// The server's only index, or an error listing them.
+async fn only_index(server: &sluice::client::Server) -> Result<String> {
+    let answer = server.get_json("/api/v1/indexes").await?;
+    let names: Vec<String> = answer["indexes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["name"].as_str().map(str::to_owned))
+        .collect();
+    match names.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("{} has no index yet", server.url),
+        many => bail!("choose an index with --index: {}", many.join(", ")),
     }
+}
+
+fn plugins(json: bool) -> Result<()> {
+    let all = sluice::admin::describe_builtins(&engine()?)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    for info in &all {
+        let text = |key: &str| info[key].as_str().unwrap_or_default().to_owned();
+        println!(
+            "{}  {} {}  ({})",
+            text("plugin"),
+            text("name"),
+            text("version"),
+            text("role")
+        );
+        if !text("description").is_empty() {
+            println!("    {}", text("description"));
+        }
+        for key in info["config"].as_array().into_iter().flatten() {
+            let required = if key["required"] == true {
+                ", required"
+            } else {
+                ""
+            };
+            println!(
+                "    config.{} ({}{required}): {}",
+                key["name"].as_str().unwrap_or_default(),
+                key["type"].as_str().unwrap_or_default(),
+                key["description"].as_str().unwrap_or_default()
+            );
+        }
+        let outputs: Vec<&str> = info["outputs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.as_str())
+            .collect();
+        println!("    outputs: main, {}", outputs.join(", "));
+    }
+    Ok(())
 }

@@ -15,8 +15,9 @@ use crate::topology::{self, BuiltPipeline};
 use notify::{RecursiveMode, Watcher};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// How long a burst of file events is collected before building.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -52,39 +53,65 @@ async fn build(
         .unwrap_or_else(|_| Err("the build thread panicked".into()))
 }
 
+/// What can ask a pipeline to reload besides its files changing: SIGHUP, and the API
+/// (`POST /api/v1/pipelines/{name}/reload`), which waits for the outcome.
+pub struct Triggers {
+    pub hup: broadcast::Receiver<()>,
+    pub requests: mpsc::Receiver<ReloadRequest>,
+    /// Where every reload's outcome is recorded, for `/api/v1/pipelines`.
+    pub log: Arc<Mutex<ReloadLog>>,
+}
+
+/// An API reload: answered with `Ok` once the new version went to the running pipeline,
+/// or with the reason it was refused.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+/// The reloads of one pipeline.
+#[derive(Debug, Default, Clone)]
+pub struct ReloadLog {
+    /// New versions handed to the running pipeline.
+    pub applied: u64,
+    /// Versions refused (the old one kept running).
+    pub refused: u64,
+    /// The last attempt: when (ns since the epoch), why, and its error if refused.
+    pub last: Option<(i64, &'static str, Option<String>)>,
+}
+
 /// Watches `files` for the pipeline in `file` until `to` closes; sends
-/// each valid new version to `to`. `hup` delivers SIGHUP.
+/// each valid new version to `to`. `triggers` delivers SIGHUP and API requests.
 pub async fn watch(
     file: PathBuf,
     mut files: Vec<PathBuf>,
     data_dir: Option<PathBuf>,
     engine: PluginEngine,
-    mut hup: broadcast::Receiver<()>,
+    mut triggers: Triggers,
     to: mpsc::Sender<BuiltPipeline>,
 ) {
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let mut watcher = match notify::recommended_watcher(
-        move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
-                let _ = events_tx.send(event.paths);
-            }
-        },
-    ) {
-        Ok(watcher) => watcher,
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            let _ = events_tx.send(event.paths);
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(watcher) => Some(watcher),
         Err(error) => {
-            tracing::error!(file = %file.display(), %error, "cannot watch for changes; reload with SIGHUP");
-            return watch_hup_only(file, data_dir, engine, hup, to).await;
+            tracing::error!(file = %file.display(), %error, "cannot watch for changes; reload with SIGHUP or the API");
+            None
         }
     };
     let mut dirs = HashSet::new();
-    watch_dirs(&mut watcher, &files, &mut dirs);
+    if let Some(watcher) = &mut watcher {
+        watch_dirs(watcher, &files, &mut dirs);
+    }
     loop {
-        let reason = tokio::select! {
+        let (reason, reply) = tokio::select! {
             _ = to.closed() => return,
-            got = hup.recv() => match got {
-                Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => "SIGHUP",
+            got = triggers.hup.recv() => match got {
+                Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => ("SIGHUP", None),
                 Err(broadcast::error::RecvError::Closed) => return,
             },
+            Some(reply) = triggers.requests.recv() => ("API request", Some(reply)),
             Some(paths) = events.recv() => {
                 if !paths.iter().any(|p| is_watched(p, &files)) {
                     continue;
@@ -92,42 +119,36 @@ pub async fn watch(
                 // Let a burst of writes finish.
                 tokio::time::sleep(SETTLE).await;
                 while events.try_recv().is_ok() {}
-                "file changed"
+                ("file changed", None)
             }
         };
         tracing::info!(file = %file.display(), reason, "reloading");
-        match build(file.clone(), data_dir.clone(), engine.clone()).await {
+        let outcome = match build(file.clone(), data_dir.clone(), engine.clone()).await {
             Ok(built) => {
                 files = watched_files(built.pipeline());
-                watch_dirs(&mut watcher, &files, &mut dirs);
+                if let Some(watcher) = &mut watcher {
+                    watch_dirs(watcher, &files, &mut dirs);
+                }
                 if to.send(built).await.is_err() {
                     return;
                 }
+                Ok(())
             }
             Err(error) => {
                 tracing::error!(file = %file.display(), "reload refused, the running pipeline is unchanged: {error}");
+                Err(error)
             }
+        };
+        {
+            let mut log = triggers.log.lock().unwrap_or_else(|e| e.into_inner());
+            match &outcome {
+                Ok(()) => log.applied += 1,
+                Err(_) => log.refused += 1,
+            }
+            log.last = Some((sluice_event::now_ns(), reason, outcome.clone().err()));
         }
-    }
-}
-
-async fn watch_hup_only(
-    file: PathBuf,
-    data_dir: Option<PathBuf>,
-    engine: PluginEngine,
-    mut hup: broadcast::Receiver<()>,
-    to: mpsc::Sender<BuiltPipeline>,
-) {
-    while hup.recv().await.is_ok() {
-        match build(file.clone(), data_dir.clone(), engine.clone()).await {
-            Ok(built) => {
-                if to.send(built).await.is_err() {
-                    return;
-                }
-            }
-            Err(error) => {
-                tracing::error!(file = %file.display(), "reload refused, the running pipeline is unchanged: {error}")
-            }
+        if let Some(reply) = reply {
+            let _ = reply.send(outcome);
         }
     }
 }

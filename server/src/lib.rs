@@ -29,6 +29,7 @@
 //! event time. It is not: authentication, TLS, the OTLP and syslog
 //! ingest, live tail or the UI (the server issue adds those).
 
+mod arrow;
 mod elastic;
 mod loki;
 mod proto;
@@ -83,6 +84,32 @@ impl Default for ServerOptions {
 /// Renders the Prometheus text of `/metrics`.
 pub type Metrics = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// A boxed future, for the [`Admin`] calls that wait.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// What a process running pipelines tells its API: `/ready`, `/api/v1/pipelines` and
+/// `/api/v1/plugins`. `sluice serve` has none (no pipelines, ready once the store is open).
+pub trait Admin: Send + Sync {
+    /// `Ok` once every pipeline is running; otherwise why not.
+    fn ready(&self) -> Result<(), String>;
+    /// Each pipeline's status, as JSON objects.
+    fn pipelines(&self) -> Vec<Json>;
+    /// Reloads pipeline `name` (every pipeline when `None`) now, answering with each one's
+    /// outcome once known.
+    fn reload(&self, name: Option<String>) -> BoxFuture<Result<Json, AdminError>>;
+    /// The plugins this process can run (built-ins described) and where each is used.
+    fn plugins(&self) -> BoxFuture<Json>;
+}
+
+/// Why an admin call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no pipeline named {0:?}")]
+    NoSuchPipeline(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// What one listener serves.
 pub struct Api {
     /// The store behind ingest, search and context; without one those
@@ -90,6 +117,8 @@ pub struct Api {
     pub store: Option<Arc<Store>>,
     /// `/metrics`, when the process has a metrics registry.
     pub metrics: Option<Metrics>,
+    /// The pipelines' status and controls, when the process runs pipelines.
+    pub admin: Option<Arc<dyn Admin>>,
     pub options: ServerOptions,
 }
 
@@ -99,6 +128,7 @@ impl Api {
         Api {
             store: Some(store),
             metrics: None,
+            admin: None,
             options: ServerOptions::default(),
         }
     }
@@ -194,8 +224,110 @@ impl From<sluice_store::Error> for Failure {
     }
 }
 
+/// Every route: its method and path template, where `{name}` stands for one path segment.
+/// Anything else is answered 404 (or 405 with `Allow` for a known path), and
+/// `openapi.json` documents exactly these: a test keeps the two equal.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/openapi.json"),
+    ("POST", "/api/v1/ingest"),
+    ("GET", "/api/v1/search"),
+    ("POST", "/api/v1/search"),
+    ("GET", "/api/v1/context/{id}"),
+    ("GET", "/api/v1/fields"),
+    ("GET", "/api/v1/indexes"),
+    ("GET", "/api/v1/tail"),
+    ("GET", "/api/v1/pipelines"),
+    ("POST", "/api/v1/pipelines/reload"),
+    ("POST", "/api/v1/pipelines/{name}/reload"),
+    ("GET", "/api/v1/plugins"),
+    ("POST", "/loki/api/v1/push"),
+    ("POST", "/v1/logs"),
+    // The Elasticsearch subset (elastic.rs).
+    ("GET", "/"),
+    ("HEAD", "/"),
+    ("GET", "/_license"),
+    ("POST", "/_bulk"),
+    ("PUT", "/_bulk"),
+    ("POST", "/{index}/_bulk"),
+    ("PUT", "/{index}/_bulk"),
+    ("POST", "/{index}/_doc"),
+    ("POST", "/{index}/_doc/{id}"),
+    ("PUT", "/{index}/_doc/{id}"),
+    ("POST", "/{index}/_create/{id}"),
+    ("PUT", "/{index}/_create/{id}"),
+    ("GET", "/_index_template/{name}"),
+    ("HEAD", "/_index_template/{name}"),
+    ("PUT", "/_index_template/{name}"),
+    ("POST", "/_index_template/{name}"),
+    ("GET", "/_template/{name}"),
+    ("HEAD", "/_template/{name}"),
+    ("PUT", "/_template/{name}"),
+    ("POST", "/_template/{name}"),
+    ("GET", "/_component_template/{name}"),
+    ("HEAD", "/_component_template/{name}"),
+    ("PUT", "/_component_template/{name}"),
+    ("POST", "/_component_template/{name}"),
+    ("GET", "/_ilm/policy/{name}"),
+    ("HEAD", "/_ilm/policy/{name}"),
+    ("PUT", "/_ilm/policy/{name}"),
+    ("POST", "/_ilm/policy/{name}"),
+    ("GET", "/_ingest/pipeline/{name}"),
+    ("HEAD", "/_ingest/pipeline/{name}"),
+    ("PUT", "/_ingest/pipeline/{name}"),
+    ("POST", "/_ingest/pipeline/{name}"),
+];
+
+/// The OpenAPI 3.1 document of [`ROUTES`], served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Whether `path` fits `template` (`{name}` matches one non-empty segment).
+fn fits(template: &str, path: &str) -> bool {
+    let (mut t, mut p) = (template.split('/'), path.split('/'));
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(t), Some(p)) if t == p || (t.starts_with('{') && !p.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The methods [`ROUTES`] has for `path`.
+fn methods_of(path: &str) -> Vec<&'static str> {
+    ROUTES
+        .iter()
+        .filter(|(_, template)| fits(template, path))
+        .map(|(method, _)| *method)
+        .collect()
+}
+
 async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
+    let methods = methods_of(&path);
+    if !methods.contains(&req.method().as_str()) {
+        let (status, message) = if methods.is_empty() {
+            (StatusCode::NOT_FOUND, format!("no such endpoint: {path}"))
+        } else {
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{} is not allowed on {path}; use {}",
+                    req.method(),
+                    methods.join(" or ")
+                ),
+            )
+        };
+        let mut response = respond(status, &json!({ "error": message }));
+        if let Ok(allow) = HeaderValue::from_str(&methods.join(", ")) {
+            if !methods.is_empty() {
+                response.headers_mut().insert(hyper::header::ALLOW, allow);
+            }
+        }
+        return response;
+    }
     if elastic::is_elastic_path(&path) {
         let (status, body) = elastic::route(req, &path, shared).await;
         return respond(status, &body);
@@ -203,6 +335,33 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
     let query = params(req.uri().query().unwrap_or(""));
     let result = match (req.method(), path.as_str()) {
         (&Method::GET, "/health") => Ok(json!({ "status": "ok" })),
+        (&Method::GET, "/ready") => match shared.admin.as_ref().map(|a| a.ready()) {
+            None | Some(Ok(())) => Ok(json!({ "status": "ready" })),
+            Some(Err(reason)) => {
+                return respond(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &json!({ "status": "not ready", "reason": reason }),
+                )
+            }
+        },
+        (&Method::GET, "/api/v1/pipelines") => Ok(json!({
+            "pipelines": shared.admin.as_ref().map(|a| a.pipelines()).unwrap_or_default()
+        })),
+        (&Method::POST, p) if p.starts_with("/api/v1/pipelines") && p.ends_with("/reload") => {
+            let name = p["/api/v1/pipelines".len()..p.len() - "/reload".len()]
+                .strip_prefix('/')
+                .map(percent_decode);
+            reload(name, shared).await
+        }
+        (&Method::GET, "/api/v1/plugins") => match &shared.admin {
+            Some(admin) => Ok(admin.plugins().await),
+            None => Err(Failure {
+                status: StatusCode::NOT_FOUND,
+                message: "this process runs no pipelines, so it has no plugins (`sluice serve`)"
+                    .into(),
+                column: None,
+            }),
+        },
         (&Method::GET, "/metrics") if shared.metrics.is_some() => {
             let render = shared.metrics.as_ref().expect("checked by the guard");
             let mut response = Response::new(Full::new(Bytes::from(render())));
@@ -221,18 +380,22 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
             }
             Err(failure) => Err(failure),
         },
-        (&Method::GET, "/api/v1/search") => search(&query, shared).await,
+        (&Method::GET | &Method::POST, "/api/v1/search") => {
+            return search(req, query, shared)
+                .await
+                .unwrap_or_else(|failure| failure.respond());
+        }
+        (&Method::GET, "/api/v1/fields") => fields(&query, shared).await,
+        (&Method::GET, "/api/v1/indexes") => indexes(shared).await,
         (&Method::GET, p) if p.starts_with("/api/v1/context/") => {
             context(&p["/api/v1/context/".len()..], &query, shared).await
         }
-        (_, "/health" | "/api/v1/ingest" | "/api/v1/search" | "/loki/api/v1/push" | "/metrics")
-            if path != "/metrics" || shared.metrics.is_some() =>
-        {
-            Err(Failure {
-                status: StatusCode::METHOD_NOT_ALLOWED,
-                message: format!("{} is not allowed on {path}", req.method()),
-                column: None,
-            })
+        (&Method::GET, "/api/v1/openapi.json") => {
+            let mut response = Response::new(Full::new(Bytes::from_static(OPENAPI.as_bytes())));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return response;
         }
         _ => Err(Failure {
             status: StatusCode::NOT_FOUND,
@@ -242,14 +405,36 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
     };
     match result {
         Ok(body) => respond(StatusCode::OK, &body),
-        Err(failure) => {
-            let mut body = json!({ "error": failure.message });
-            if let Some(column) = failure.column {
-                body["column"] = json!(column);
-            }
-            respond(failure.status, &body)
-        }
+        Err(failure) => failure.respond(),
     }
+}
+
+impl Failure {
+    /// The JSON error answer: `{"error": ..., "column": ...}`.
+    fn respond(self) -> Response<Full<Bytes>> {
+        let mut body = json!({ "error": self.message });
+        if let Some(column) = self.column {
+            body["column"] = json!(column);
+        }
+        respond(self.status, &body)
+    }
+}
+
+/// `POST /api/v1/pipelines[/{name}]/reload`.
+async fn reload(name: Option<String>, shared: &Shared) -> Result<Json, Failure> {
+    let admin = shared.admin.as_ref().ok_or_else(|| Failure {
+        status: StatusCode::NOT_FOUND,
+        message: "this process runs no pipelines (`sluice serve`)".into(),
+        column: None,
+    })?;
+    admin.reload(name).await.map_err(|error| Failure {
+        status: match error {
+            AdminError::NoSuchPipeline(_) => StatusCode::NOT_FOUND,
+            AdminError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        },
+        message: error.to_string(),
+        column: None,
+    })
 }
 
 /// The store, or a 404 saying that this listener has none.
@@ -544,9 +729,59 @@ fn hit_json(id: &str, event: &Event) -> Json {
     json
 }
 
-async fn search(query: &HashMap<String, String>, shared: &Shared) -> Result<Json, Failure> {
+/// A `GET` search's parameters from the query string; a `POST`'s from its body, a JSON
+/// object (`{"q": "...", "index": "...", "limit": 10}`) or a form, over the query string's.
+async fn search_params(
+    req: Request<Incoming>,
+    mut query: HashMap<String, String>,
+    shared: &Shared,
+) -> Result<(HashMap<String, String>, bool), Failure> {
+    let arrow = req
+        .headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(arrow::MEDIA_TYPE));
+    if req.method() == Method::POST {
+        let form = content_type(&req) == "application/x-www-form-urlencoded";
+        let body = read_body(req, &shared.options).await?;
+        if form {
+            query.extend(params(&String::from_utf8_lossy(&body)));
+        } else if !body.trim_ascii().is_empty() {
+            let object: serde_json::Map<String, Json> = serde_json::from_slice(&body)
+                .map_err(|e| bad_request(format!("the body must be a JSON object: {e}")))?;
+            for (key, value) in object {
+                let text = match value {
+                    Json::String(text) => text,
+                    Json::Array(items) if key == "fields" => items
+                        .iter()
+                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    Json::Null => continue,
+                    other => other.to_string(),
+                };
+                query.insert(key, text);
+            }
+        }
+    }
+    Ok((query, arrow))
+}
+
+/// What a search found: hits, or an aggregation's rows.
+enum Found {
+    Hits(sluice_store::SearchResponse),
+    Rows(sluice_store::AggResult),
+}
+
+async fn search(
+    req: Request<Incoming>,
+    query: HashMap<String, String>,
+    shared: &Shared,
+) -> Result<Response<Full<Bytes>>, Failure> {
     let started = Instant::now();
-    let index = index_param(query)?.to_owned();
+    let (query, arrow) = search_params(req, query, shared).await?;
+    let index = index_param(&query)?.to_owned();
     let text = query.get("q").map(String::as_str).unwrap_or("*");
     let text = if text.trim().is_empty() { "*" } else { text };
     let (parsed, pipe_at) = sluice_query::parse_until_pipe(text).map_err(|e| Failure {
@@ -554,43 +789,99 @@ async fn search(query: &HashMap<String, String>, shared: &Shared) -> Result<Json
         message: e.message.clone(),
         column: Some(e.column),
     })?;
-    let (from, to) = time_range(query)?;
+    let (from, to) = time_range(&query)?;
     let options = &shared.options;
-    let limit = number(query, "limit", options.default_limit)?.min(options.max_limit);
+    let limit = number(&query, "limit", options.default_limit)?.min(options.max_limit);
     let timeout = Duration::from_millis(number(
-        query,
+        &query,
         "timeout_ms",
         options.default_timeout.as_millis() as u64,
     )?);
+    // Only these fields of each hit, when given (`fields=host,status`).
+    let projection: Option<Vec<String>> = query
+        .get("fields")
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| f.split(',').map(|n| n.trim().to_owned()).collect());
     let mut request = SearchRequest::new(parsed);
     request.from = from;
     request.to = to;
     request.limit = limit;
     request.cursor = query.get("cursor").filter(|c| !c.is_empty()).cloned();
     request.deadline = Some(Instant::now() + timeout);
-    request.scan_budget = number(query, "budget", options.default_scan_budget)?;
+    request.scan_budget = number(&query, "budget", options.default_scan_budget)?;
     let store = store_of(shared)?;
-    if pipe_at < text.len() {
+    let found = if pipe_at < text.len() {
         let pipe = sluice_store::parse_pipe(text, pipe_at)?;
-        let result = blocking(move || store.aggregate(&index, &request, &pipe)).await?;
-        return Ok(json!({
+        Found::Rows(blocking(move || store.aggregate(&index, &request, &pipe)).await?)
+    } else {
+        let mut response = blocking(move || store.search(&index, &request)).await?;
+        if let Some(names) = &projection {
+            for hit in &mut response.hits {
+                hit.event
+                    .fields
+                    .retain(|name, _| names.iter().any(|n| n == name));
+            }
+        }
+        Found::Hits(response)
+    };
+    let took_ms = started.elapsed().as_millis() as u64;
+    if arrow {
+        return arrow_answer(&found, took_ms);
+    }
+    let body = match found {
+        Found::Rows(result) => json!({
             "columns": result.columns,
             "rows": result.rows,
             "matched": result.matched,
-            "took_ms": started.elapsed().as_millis() as u64,
+            "took_ms": took_ms,
             "partial": result.partial,
             "scanned": result.scanned,
-        }));
-    }
-    let response = blocking(move || store.search(&index, &request)).await?;
-    Ok(json!({
-        "total": response.total,
-        "hits": response.hits.iter().map(|h| hit_json(&h.id, &h.event)).collect::<Vec<_>>(),
-        "took_ms": started.elapsed().as_millis() as u64,
-        "partial": response.partial,
-        "scanned": response.scanned,
-        "next_cursor": response.next_cursor,
-    }))
+        }),
+        Found::Hits(response) => json!({
+            "total": response.total,
+            "hits": response.hits.iter().map(|h| hit_json(&h.id, &h.event)).collect::<Vec<_>>(),
+            "took_ms": took_ms,
+            "partial": response.partial,
+            "scanned": response.scanned,
+            "next_cursor": response.next_cursor,
+        }),
+    };
+    Ok(respond(StatusCode::OK, &body))
+}
+
+/// A search's answer as an Arrow IPC stream; the totals are in the schema's metadata.
+fn arrow_answer(found: &Found, took_ms: u64) -> Result<Response<Full<Bytes>>, Failure> {
+    let mut metadata = HashMap::from([("took_ms".to_owned(), took_ms.to_string())]);
+    let encoded = match found {
+        Found::Hits(response) => {
+            metadata.insert("total".into(), response.total.to_string());
+            metadata.insert("partial".into(), response.partial.to_string());
+            metadata.insert("scanned".into(), response.scanned.to_string());
+            if let Some(cursor) = &response.next_cursor {
+                metadata.insert("next_cursor".into(), cursor.clone());
+            }
+            arrow::hits(
+                response.hits.iter().map(|h| (h.id.as_str(), &h.event)),
+                metadata,
+            )
+        }
+        Found::Rows(result) => {
+            metadata.insert("matched".into(), result.matched.to_string());
+            metadata.insert("partial".into(), result.partial.to_string());
+            metadata.insert("scanned".into(), result.scanned.to_string());
+            arrow::rows(&result.columns, &result.rows, metadata)
+        }
+    };
+    let bytes = encoded.map_err(|e| Failure {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("cannot encode the results as Arrow: {e}"),
+        column: None,
+    })?;
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(arrow::MEDIA_TYPE));
+    Ok(response)
 }
 
 async fn context(
@@ -613,9 +904,169 @@ async fn context(
     }))
 }
 
+/// `GET /api/v1/indexes`: each index with its event count.
+async fn indexes(shared: &Shared) -> Result<Json, Failure> {
+    let store = store_of(shared)?;
+    let list = blocking(move || {
+        store
+            .indexes()
+            .into_iter()
+            .map(|name| {
+                let stats = store.stats(&name)?;
+                Ok(json!({
+                    "name": name,
+                    "events": stats.segment_rows + stats.mem_rows,
+                    "segments": stats.segments,
+                    "bytes": stats.segment_bytes + stats.wal_bytes,
+                }))
+            })
+            .collect::<Result<Vec<Json>, sluice_store::Error>>()
+    })
+    .await?;
+    Ok(json!({ "indexes": list }))
+}
+
+/// `GET /api/v1/fields?index=I[&q=&from=&to=&sample=]`: every field the index has seen, with
+/// its detected type, and, from the newest `sample` matching events (500 by default, as
+/// Kibana's field list samples), how many of them have it and its five most common values.
+async fn fields(query: &HashMap<String, String>, shared: &Shared) -> Result<Json, Failure> {
+    const TOP: usize = 5;
+    let index = index_param(query)?.to_owned();
+    let text = query.get("q").map(String::as_str).unwrap_or("*");
+    let parsed =
+        sluice_query::parse(if text.trim().is_empty() { "*" } else { text }).map_err(|e| {
+            Failure {
+                status: StatusCode::BAD_REQUEST,
+                message: e.message.clone(),
+                column: Some(e.column),
+            }
+        })?;
+    let (from, to) = time_range(query)?;
+    let sample = number(query, "sample", 500usize)?.clamp(1, shared.options.max_limit);
+    let mut request = SearchRequest::new(parsed);
+    request.from = from;
+    request.to = to;
+    request.limit = sample;
+    request.deadline = Some(Instant::now() + shared.options.default_timeout);
+    request.scan_budget = shared.options.default_scan_budget;
+    let store = store_of(shared)?;
+    let (stats, found) = blocking(move || {
+        let stats = store.stats(&index)?;
+        Ok((stats, store.search(&index, &request)?))
+    })
+    .await?;
+    // Per field: events having it, and counts per value (keyed by the value's JSON text,
+    // so 200 and "200" differ).
+    type Values = HashMap<String, (Json, usize)>;
+    let mut seen: Vec<(String, usize, Values)> = Vec::new();
+    for hit in &found.hits {
+        for (name, value) in hit.event.fields.iter() {
+            let at = match seen.iter().position(|(n, ..)| n == name) {
+                Some(at) => at,
+                None => {
+                    seen.push((name.to_owned(), 0, HashMap::new()));
+                    seen.len() - 1
+                }
+            };
+            let json = sluice_event::value_to_json(value);
+            let entry = &mut seen[at];
+            entry.1 += 1;
+            entry.2.entry(json.to_string()).or_insert((json, 0)).1 += 1;
+        }
+    }
+    let mut names: Vec<&str> = stats.schema.keys().map(String::as_str).collect();
+    names.extend(seen.iter().map(|(n, ..)| n.as_str()));
+    names.sort_unstable();
+    names.dedup();
+    let fields: Vec<Json> = names
+        .iter()
+        .map(|name| {
+            let (count, top) = match seen.iter().find(|(n, ..)| n == name) {
+                Some((_, count, values)) => {
+                    let mut values: Vec<&(Json, usize)> = values.values().collect();
+                    values.sort_by(|a, b| {
+                        b.1.cmp(&a.1)
+                            .then_with(|| a.0.to_string().cmp(&b.0.to_string()))
+                    });
+                    let top: Vec<Json> = values
+                        .iter()
+                        .take(TOP)
+                        .map(|(value, n)| json!({ "value": value, "count": n }))
+                        .collect();
+                    (*count, top)
+                }
+                None => (0, Vec::new()),
+            };
+            json!({
+                "name": name,
+                "type": stats.schema.get(*name).map_or("string", String::as_str),
+                "count": count,
+                "top": top,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "sampled": found.hits.len(),
+        "total": found.total,
+        "partial": found.partial,
+        "fields": fields,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openapi_documents_exactly_the_routes() {
+        let doc: Json = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut documented: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| (m.to_ascii_uppercase(), path.clone()))
+            })
+            .collect();
+        let mut routed: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        documented.sort();
+        routed.sort();
+        assert_eq!(documented, routed);
+        // Every path parameter is declared.
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for op in ops.as_object().unwrap().values() {
+                for name in path.split('/').filter_map(|s| s.strip_prefix('{')) {
+                    let name = name.trim_end_matches('}');
+                    assert!(
+                        op["parameters"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|p| p["name"] == name && p["in"] == "path"),
+                        "{path}: {name} is not declared"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn templates_fit_one_segment_per_name() {
+        assert!(fits("/api/v1/context/{id}", "/api/v1/context/abc"));
+        assert!(!fits("/api/v1/context/{id}", "/api/v1/context/"));
+        assert!(!fits("/api/v1/context/{id}", "/api/v1/context/a/b"));
+        assert!(fits("/", "/"));
+        assert_eq!(methods_of("/app/_bulk"), ["POST", "PUT"]);
+        assert_eq!(methods_of("/api/v1/pipelines/reload"), ["POST"]);
+        assert!(methods_of("/nothing/here/at/all").is_empty());
+    }
 
     #[test]
     fn query_strings_decode() {

@@ -33,6 +33,7 @@ fn start(options: ServerOptions) -> Server {
         Api {
             store: Some(store),
             metrics: None,
+            admin: None,
             options,
         },
         listener,
@@ -412,4 +413,200 @@ fn elasticsearch_bulk_answers_per_item_in_order() {
         b"{\"message\":\"solo\"}",
     );
     assert_eq!((status, one["_id"].as_str()), (201, Some("abc")), "{one}");
+}
+
+/// Application events with typed fields, one per line of NDJSON.
+fn app_events(n: usize) -> String {
+    let services = ["web", "payments", "search"];
+    let levels = ["INFO", "INFO", "WARN", "ERROR"];
+    (0..n)
+        .map(|i| {
+            format!(
+                "{{\"@timestamp\": {}, \"message\": \"request {i} done\", \"service\": \"{}\", \"level\": \"{}\", \"status\": {}, \"latency\": {}.5}}\n",
+                1_767_225_600_000u64 + i as u64 * 1000,
+                services[i % 3],
+                levels[i % 4],
+                200 + (i % 2) * 300,
+                i
+            )
+        })
+        .collect()
+}
+
+fn ingest_app_events(s: &Server, n: usize) {
+    let (status, reply) = request(
+        s.addr,
+        "POST",
+        "/api/v1/ingest?index=app",
+        "application/x-ndjson",
+        app_events(n).as_bytes(),
+    );
+    assert_eq!(status, 200, "{reply}");
+}
+
+/// Runs the pinned tool's python on `script`; `None` (skipped) only when the tool cannot
+/// be installed outside CI.
+fn python(tool: &str, script: &str, args: &[&str]) -> Option<String> {
+    let ensure = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ensure-tool");
+    let found = std::process::Command::new(&ensure)
+        .arg(tool)
+        .output()
+        .unwrap();
+    if !found.status.success() {
+        let why = String::from_utf8_lossy(&found.stderr);
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is required on CI: {why}"
+        );
+        eprintln!("SKIPPED: {tool} unavailable: {why}");
+        return None;
+    }
+    let python = String::from_utf8(found.stdout).unwrap().trim().to_owned();
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn arrow_stream_reads_into_pandas() {
+    let s = start(ServerOptions::default());
+    ingest_app_events(&s, 30);
+    let script = r#"
+import json, sys, urllib.request
+import pyarrow as pa
+base = sys.argv[1]
+def get(q):
+    req = urllib.request.Request(base + q, headers={"Accept": "application/vnd.apache.arrow.stream"})
+    with urllib.request.urlopen(req) as r:
+        assert r.headers["Content-Type"] == "application/vnd.apache.arrow.stream", r.headers
+        return pa.ipc.open_stream(r.read())
+reader = get("/api/v1/search?index=app&q=service:web&limit=100")
+meta = {k.decode(): v.decode() for k, v in (reader.schema.metadata or {}).items()}
+df = reader.read_pandas()
+agg = get("/api/v1/search?index=app&q=" + urllib.request.quote("* | stats count() by level")).read_pandas()
+print(json.dumps({
+    "total": meta["total"],
+    "rows": len(df),
+    "dtypes": {c: str(t) for c, t in df.dtypes.items()},
+    "statuses": sorted(set(int(x) for x in df["status"])),
+    "latency_sum": float(df["latency"].sum()),
+    "first_message": df["message"].iloc[0],
+    "agg": {str(r["level"]): int(r["count()"]) for _, r in agg.iterrows()},
+}))
+"#;
+    let base = format!("http://{}", s.addr);
+    let Some(out) = python("python-pyarrow", script, &[&base]) else {
+        return;
+    };
+    let got: Json = serde_json::from_str(&out).unwrap();
+    // Events 0, 3, ..., 27 are service web: 10 of them, newest first.
+    assert_eq!(got["total"], "10");
+    assert_eq!(got["rows"], 10);
+    assert_eq!(got["dtypes"]["status"], "int64");
+    assert_eq!(got["dtypes"]["latency"], "float64");
+    assert_eq!(got["dtypes"]["timestamp"], "datetime64[ns, UTC]");
+    assert_eq!(got["statuses"], serde_json::json!([200, 500]));
+    let web_latency: f64 = (0..30).filter(|i| i % 3 == 0).map(|i| i as f64 + 0.5).sum();
+    assert_eq!(got["latency_sum"], web_latency);
+    assert_eq!(got["first_message"], "request 27 done");
+    assert_eq!(
+        got["agg"],
+        serde_json::json!({"INFO": 16, "WARN": 7, "ERROR": 7})
+    );
+}
+
+#[test]
+fn fields_lists_types_and_top_values() {
+    let s = start(ServerOptions::default());
+    ingest_app_events(&s, 40);
+    let (status, reply) = request(s.addr, "GET", "/api/v1/fields?index=app", "", b"");
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["sampled"], 40);
+    let field = |name: &str| {
+        reply["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {reply}"))
+            .clone()
+    };
+    assert_eq!(field("status")["type"], "number");
+    assert_eq!(field("service")["type"], "string");
+    assert_eq!(field("service")["count"], 40);
+    // 40 events cycling INFO, INFO, WARN, ERROR: INFO 20, WARN 10, ERROR 10.
+    let top = field("level")["top"].clone();
+    assert_eq!(top[0], serde_json::json!({"value": "INFO", "count": 20}));
+    assert_eq!(top.as_array().unwrap().len(), 3);
+    // A query narrows the sample.
+    let (_, narrowed) = request(
+        s.addr,
+        "GET",
+        "/api/v1/fields?index=app&q=level:ERROR&sample=5",
+        "",
+        b"",
+    );
+    assert_eq!(narrowed["sampled"], 5);
+    assert_eq!(narrowed["total"], 10);
+    let (status, bad) = request(s.addr, "GET", "/api/v1/fields?index=app&q=a:(", "", b"");
+    assert_eq!(status, 400);
+    assert!(bad["column"].is_number(), "{bad}");
+}
+
+#[test]
+fn post_search_takes_json_and_form_bodies_and_projects_fields() {
+    let s = start(ServerOptions::default());
+    ingest_app_events(&s, 12);
+    let (status, by_json) = request(
+        s.addr,
+        "POST",
+        "/api/v1/search",
+        "application/json",
+        br#"{"index": "app", "q": "level:ERROR", "limit": 2, "fields": ["status"]}"#,
+    );
+    assert_eq!(status, 200, "{by_json}");
+    assert_eq!(by_json["total"], 3);
+    let hits = by_json["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0]["fields"], serde_json::json!({"status": 500}));
+    let (status, by_form) = request(
+        s.addr,
+        "POST",
+        "/api/v1/search?index=app",
+        "application/x-www-form-urlencoded",
+        b"q=service%3Aweb+%7C+stats+count()",
+    );
+    assert_eq!(status, 200, "{by_form}");
+    assert_eq!(by_form["rows"], serde_json::json!([[4]]));
+    let (status, bad) = request(s.addr, "POST", "/api/v1/search", "application/json", b"[1]");
+    assert_eq!(status, 400);
+    assert!(
+        bad["error"].as_str().unwrap().contains("JSON object"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn indexes_readiness_and_admin_without_pipelines() {
+    let s = start(ServerOptions::default());
+    ingest_app_events(&s, 5);
+    let (status, reply) = request(s.addr, "GET", "/api/v1/indexes", "", b"");
+    assert_eq!(status, 200);
+    assert_eq!(reply["indexes"][0]["name"], "app");
+    assert_eq!(reply["indexes"][0]["events"], 5);
+    assert_eq!(request(s.addr, "GET", "/ready", "", b"").0, 200);
+    let (status, reply) = request(s.addr, "GET", "/api/v1/pipelines", "", b"");
+    assert_eq!((status, reply), (200, serde_json::json!({"pipelines": []})));
+    let (status, reply) = request(s.addr, "POST", "/api/v1/pipelines/x/reload", "", b"");
+    assert_eq!(status, 404, "{reply}");
+    assert_eq!(request(s.addr, "GET", "/api/v1/plugins", "", b"").0, 404);
 }

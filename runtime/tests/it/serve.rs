@@ -185,6 +185,108 @@ fn quickstart_parses_demo_traffic_into_the_store_that_its_api_searches() {
     let (status, _) = request(port, "GET", "/metrics", b"").unwrap();
     assert_eq!(status, 200);
 
+    // The admin endpoints describe the running pipeline and reload it on request.
+    assert_eq!(request(port, "GET", "/ready", b"").unwrap().0, 200);
+    let (status, listed) = request(port, "GET", "/api/v1/pipelines", b"").unwrap();
+    assert_eq!(status, 200, "{listed}");
+    let mine = &listed["pipelines"][0];
+    assert_eq!(
+        (&mine["name"], &mine["state"]),
+        (&"quickstart".into(), &"running".into())
+    );
+    assert!(
+        mine["transforms"].to_string().contains("builtin:grok"),
+        "{mine}"
+    );
+    let (status, reloaded) =
+        request(port, "POST", "/api/v1/pipelines/quickstart/reload", b"").unwrap();
+    assert_eq!(status, 200, "{reloaded}");
+    assert_eq!(reloaded["pipelines"][0]["reloaded"], true);
+    std::fs::write(&pipeline, "[sources.x]\ntype = \"nope\"\n").unwrap();
+    let (status, refused) =
+        request(port, "POST", "/api/v1/pipelines/quickstart/reload", b"").unwrap();
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("nope"),
+        "{refused}"
+    );
+    std::fs::write(
+        &pipeline,
+        quickstart.replace("127.0.0.1:7280", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let (_, listed) = request(port, "GET", "/api/v1/pipelines", b"").unwrap();
+    assert!(
+        listed["pipelines"][0]["reloads"]["refused"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{listed}"
+    );
+    assert_eq!(
+        request(port, "POST", "/api/v1/pipelines/other/reload", b"")
+            .unwrap()
+            .0,
+        404
+    );
+    let (status, plugins) = request(port, "GET", "/api/v1/plugins", b"").unwrap();
+    assert_eq!(status, 200, "{plugins}");
+    assert!(plugins["builtin"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["plugin"] == "builtin:grok"));
+    assert!(
+        plugins["in_use"].to_string().contains("builtin:grok"),
+        "{plugins}"
+    );
+
+    // `sluice search` reaches the same API (the only index is found by itself).
+    let server = format!("http://127.0.0.1:{port}");
+    let cli = |args: &[&str]| {
+        sluice()
+            .arg("search")
+            .args(args)
+            .env("SLUICE_SERVER", &server)
+            .output()
+            .unwrap()
+    };
+    let out = cli(&[
+        "verb:GET OR verb:POST",
+        "--since",
+        "1h",
+        "-n",
+        "3",
+        "-o",
+        "ndjson",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Json> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines.iter().all(|l| l["fields"]["clientip"].is_string()),
+        "{lines:?}"
+    );
+    let out = cli(&["* | stats count() by level", "--index", "quickstart"]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.starts_with("level"), "{table}");
+    assert!(
+        !table.contains('\x1b'),
+        "piped output has no colour: {table:?}"
+    );
+    let out = cli(&["level:(ERROR"]);
+    assert!(!out.status.success());
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(error.contains("column"), "{error}");
+
     // What the pipeline acknowledged is in `<data_dir>/store`, where
     // `sluice serve` finds it after the pipeline stops.
     let _ = std::process::Command::new("kill")
