@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::index::{event_at, scan, Index, Loc};
 use crate::search::SearchRequest;
 use crate::segment::Budget;
+use arrow_array::Array;
 use serde_json::Value as Json;
 use sluice_event::{value_to_json, Event, Value};
 use sluice_query::text::Number;
@@ -415,6 +416,132 @@ impl Keys<'_> {
     }
 }
 
+/// `count()` grouped by at most one dictionary field, counted per dictionary key: each
+/// batch's distinct values are interned once, so a segment event costs an array lookup and
+/// an increment instead of decoding its key. Events it cannot place (in memory, or a null
+/// where the segment also has non-string values) go the general way.
+struct FastCounts {
+    field: Option<String>,
+    /// Group id → its key (id 0: null).
+    values: Vec<Json>,
+    ids: std::collections::HashMap<String, u32>,
+    /// The batch whose dictionary is mapped: where, its keys, dictionary key → group id,
+    /// and whether a null there means "absent".
+    batch: Option<BatchIds>,
+    /// Stats and top: per group id.
+    counts: Vec<u64>,
+    /// Timechart: per (bucket, group id).
+    buckets: std::collections::HashMap<(i64, u32), u64>,
+}
+
+struct BatchIds {
+    at: (usize, usize),
+    /// The field's dictionary keys in this batch (none: the batch has no such column).
+    keys: Option<arrow_array::DictionaryArray<arrow_array::types::Int32Type>>,
+    ids: Vec<u32>,
+    nulls_absent: bool,
+}
+
+impl FastCounts {
+    fn new(field: Option<&str>) -> FastCounts {
+        FastCounts {
+            field: field.map(str::to_owned),
+            values: vec![Json::Null],
+            ids: Default::default(),
+            batch: None,
+            counts: vec![0],
+            buckets: Default::default(),
+        }
+    }
+
+    /// The group id of the segment event at `(s, row)`, or `None` to take the general way.
+    fn id(&mut self, view: &crate::index::View, loc: Loc) -> Result<Option<u32>> {
+        let Loc::Segment(s, row) = loc else {
+            return Ok(None);
+        };
+        let Some(field) = &self.field else {
+            return Ok(Some(0));
+        };
+        let (b, i) = (
+            row as usize / crate::rows::BATCH_ROWS,
+            row as usize % crate::rows::BATCH_ROWS,
+        );
+        if self.batch.as_ref().is_none_or(|m| m.at != (s, b)) {
+            let dicts = view.segments[s].rows.dicts(b)?;
+            let ids = match dicts.keyed(field) {
+                Some((_, values)) => (0..values.len())
+                    .map(|k| {
+                        let value = values.value(k);
+                        match self.ids.get(value) {
+                            Some(&id) => id,
+                            None => {
+                                let id = self.values.len() as u32;
+                                self.ids.insert(value.to_owned(), id);
+                                self.values.push(Json::String(value.to_owned()));
+                                self.counts.push(0);
+                                id
+                            }
+                        }
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            self.batch = Some(BatchIds {
+                at: (s, b),
+                keys: dicts.keyed(field).map(|(keys, _)| keys.clone()),
+                ids,
+                nulls_absent: only_strings(&view.segments[s].meta, field),
+            });
+        }
+        let m = self.batch.as_ref().expect("mapped above");
+        let key = match &m.keys {
+            Some(keys) if !keys.is_null(i) => Some(keys.keys().value(i) as usize),
+            _ => None,
+        };
+        Ok(match key {
+            Some(k) => m.ids.get(k).copied(),
+            None if m.nulls_absent => Some(0),
+            None => None,
+        })
+    }
+
+    /// Adds the counts into the general state.
+    fn fold_into(self, state: &mut State) {
+        match state {
+            State::Stats(groups) => {
+                for (id, n) in self.counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                    let key: Vec<Json> =
+                        self.field.iter().map(|_| self.values[id].clone()).collect();
+                    let k: Vec<String> = key.iter().map(Json::to_string).collect();
+                    groups
+                        .entry(k)
+                        .or_insert_with(|| (key, Acc::default()))
+                        .1
+                        .count += n;
+                }
+            }
+            State::Timechart(groups) => {
+                for ((bucket, id), n) in self.buckets {
+                    let key = self.values[id as usize].clone();
+                    groups
+                        .entry((bucket, key.to_string()))
+                        .or_insert_with(|| (key, Acc::default()))
+                        .1
+                        .count += n;
+                }
+            }
+            State::Top(counts) => {
+                for (id, n) in self.counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                    let key = &self.values[id];
+                    if !key.is_null() {
+                        counts.entry(key.to_string()).or_insert((key.clone(), 0)).1 += n;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Groups being accumulated, per pipe kind.
 enum State {
     Stats(BTreeMap<Vec<String>, (Vec<Json>, Acc)>),
@@ -499,6 +626,12 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         Pipe::Timechart { .. } => State::Timechart(BTreeMap::new()),
         Pipe::Top { .. } => State::Top(BTreeMap::new()),
     };
+    let mut fast =
+        (keys.columns_only && by.len() <= 1).then(|| FastCounts::new(by.first().copied()));
+    let interval = match pipe {
+        Pipe::Timechart { interval_ns, .. } => Some(*interval_ns),
+        _ => None,
+    };
     let mut matched = 0u64;
     let mut failed: Option<Error> = None;
     scan(
@@ -509,16 +642,39 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         snap,
         &mut budget,
         |ts, _, loc| {
-            if failed.is_none() {
-                matched += 1;
-                if let Err(e) = state.add(&mut keys, pipe, &by, ts, loc) {
-                    failed = Some(e);
+            if failed.is_some() {
+                return;
+            }
+            matched += 1;
+            if let Some(fast) = &mut fast {
+                match fast.id(&view, loc) {
+                    Ok(Some(id)) => {
+                        match interval {
+                            Some(every) => {
+                                let bucket = ts.saturating_sub(ts.rem_euclid(every));
+                                *fast.buckets.entry((bucket, id)).or_insert(0) += 1;
+                            }
+                            None => fast.counts[id as usize] += 1,
+                        }
+                        return;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        return;
+                    }
                 }
+            }
+            if let Err(e) = state.add(&mut keys, pipe, &by, ts, loc) {
+                failed = Some(e);
             }
         },
     )?;
     if let Some(e) = failed {
         return Err(e);
+    }
+    if let Some(fast) = fast {
+        fast.fold_into(&mut state);
     }
     let (columns, rows) = match (state, pipe) {
         (State::Stats(mut groups), Pipe::Stats { aggs, by: names }) => {

@@ -199,6 +199,14 @@ pub struct Dicts {
 }
 
 impl Dicts {
+    /// A dictionary column's keys (null where the row has no value) and its values.
+    pub fn keyed(&self, name: &str) -> Option<(&DictionaryArray<Int32Type>, &StringArray)> {
+        let col = self.batch.column_by_name(name)?;
+        let d = col.as_any().downcast_ref::<DictionaryArray<Int32Type>>()?;
+        let values = d.values().as_any().downcast_ref::<StringArray>()?;
+        Some((d, values))
+    }
+
     /// A dictionary column's value in row `i`.
     pub fn dict_value(&self, name: &str, i: usize) -> Option<&str> {
         dict_value(&self.batch, name, i)

@@ -212,6 +212,38 @@ fn check_pipes(store: &Store, model: &[Event]) {
             .collect();
         assert_eq!(got, want, "{text}");
     }
+    // Timecharts (counted per dictionary key on segments) against the model.
+    for (text, by) in [
+        ("* | timechart 1h count() by level", Some("level")),
+        ("error | timechart 1d count()", None),
+    ] {
+        let (query, _) = text.split_once(" | ").unwrap();
+        let q = Query::parse(query).unwrap();
+        let every: i64 = if text.contains("1h") { 3_600 } else { 86_400 } * 1_000_000_000;
+        let mut want: BTreeMap<String, u64> = BTreeMap::new();
+        for e in model.iter().filter(|e| q.matches(*e)) {
+            let bucket = e.timestamp - e.timestamp.rem_euclid(every);
+            let k =
+                serde_json::json!([sluice_event::format_rfc3339(bucket), by.map(|f| key(e, f))]);
+            *want.entry(k.to_string()).or_default() += 1;
+        }
+        let r = run(text);
+        let got: BTreeMap<String, u64> = r
+            .rows
+            .iter()
+            .map(|row| {
+                let last = row.len() - 1;
+                let label = if by.is_some() {
+                    row[1].clone()
+                } else {
+                    serde_json::Value::Null
+                };
+                let k = serde_json::json!([row[0], label]);
+                (k.to_string(), row[last].as_u64().unwrap())
+            })
+            .collect();
+        assert_eq!(got, want, "{text}");
+    }
     // Sums and top-k against the model.
     let r = run("* | stats sum(latency), count()");
     let sum: f64 = model
