@@ -20,17 +20,21 @@
 //!   set-up calls they make first.
 //! - The Loki push API (`loki.rs`): `POST /loki/api/v1/push`, snappy
 //!   protobuf or JSON, answered 204 once the WAL holds the entries.
+//! - OTLP/HTTP logs (`otlp.rs`): `POST /v1/logs`, protobuf or JSON
+//!   `ExportLogsServiceRequest`s, into `?index=`, the resource attribute
+//!   `sluice.index`, or `otel`; answered once the WAL holds the records.
 //! - `GET /health`, and `GET /metrics` (Prometheus text) when the process
 //!   has metrics (a pipeline's `[api]`).
 //!
 //! Errors are JSON, `{"error": ...}`, with the query's `column` when the
 //! query is at fault. Bodies may be gzipped (`Content-Encoding: gzip`), and
 //! a JSON event's `@timestamp` or `timestamp` (RFC 3339 or epoch ms) is its
-//! event time. It is not: authentication, TLS, the OTLP and syslog
-//! ingest, live tail or the UI (the server issue adds those).
+//! event time. It is not: authentication, TLS, live tail or the UI (the
+//! server issue adds those). Syslog is a pipeline source (`sluice-io`).
 
 mod elastic;
 mod loki;
+mod otlp;
 mod proto;
 
 use bytes::Bytes;
@@ -221,6 +225,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
             }
             Err(failure) => Err(failure),
         },
+        (_, "/v1/logs") => return otlp::export(req, &query, shared).await,
         (&Method::GET, "/api/v1/search") => search(&query, shared).await,
         (&Method::GET, p) if p.starts_with("/api/v1/context/") => {
             context(&p["/api/v1/context/".len()..], &query, shared).await
