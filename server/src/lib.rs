@@ -20,18 +20,22 @@
 //!   set-up calls they make first.
 //! - The Loki push API (`loki.rs`): `POST /loki/api/v1/push`, snappy
 //!   protobuf or JSON, answered 204 once the WAL holds the entries.
+//! - OTLP/HTTP logs (`otlp.rs`): `POST /v1/logs`, protobuf or JSON
+//!   `ExportLogsServiceRequest`s, into `?index=`, the resource attribute
+//!   `sluice.index`, or `otel`; answered once the WAL holds the records.
 //! - `GET /health`, and `GET /metrics` (Prometheus text) when the process
 //!   has metrics (a pipeline's `[api]`).
 //!
 //! Errors are JSON, `{"error": ...}`, with the query's `column` when the
 //! query is at fault. Bodies may be gzipped (`Content-Encoding: gzip`), and
 //! a JSON event's `@timestamp` or `timestamp` (RFC 3339 or epoch ms) is its
-//! event time. It is not: authentication, TLS, the OTLP and syslog
-//! ingest, live tail or the UI (the server issue adds those).
+//! event time. It is not: authentication, TLS, live tail or the UI (the
+//! server issue adds those). Syslog is a pipeline source (`sluice-io`).
 
 mod arrow;
 mod elastic;
 mod loki;
+mod otlp;
 mod proto;
 
 use bytes::Bytes;
@@ -380,6 +384,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
             }
             Err(failure) => Err(failure),
         },
+        (&Method::POST, "/v1/logs") => return otlp::export(req, &query, shared).await,
         (&Method::GET | &Method::POST, "/api/v1/search") => {
             return search(req, query, shared)
                 .await

@@ -70,6 +70,16 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The bytes of the message this walks.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Where the next field starts, counted from the start of the body.
+    pub fn offset(&self) -> usize {
+        self.base + self.at
+    }
+
     fn error(&self, what: &'static str) -> ProtoError {
         ProtoError {
             at: self.base + self.at,
@@ -139,9 +149,9 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
-#[cfg(test)]
 pub(crate) mod write {
-    //! The writer side, for tests.
+    //! The writer side: tests build requests with it, and OTLP answers a
+    //! failed request with a `google.rpc.Status`.
 
     pub fn varint(out: &mut Vec<u8>, mut v: u64) {
         while v >= 0x80 {
@@ -160,6 +170,12 @@ pub(crate) mod write {
     pub fn uint(out: &mut Vec<u8>, number: u32, v: u64) {
         varint(out, u64::from(number) << 3);
         varint(out, v);
+    }
+
+    #[cfg(test)]
+    pub fn fixed64(out: &mut Vec<u8>, number: u32, v: u64) {
+        varint(out, (u64::from(number) << 3) | 1);
+        out.extend_from_slice(&v.to_le_bytes());
     }
 }
 

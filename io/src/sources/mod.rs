@@ -9,6 +9,7 @@ pub mod demo;
 pub mod file;
 pub mod http;
 pub mod stdin;
+pub mod syslog;
 
 use crate::{Acks, Batch, Events};
 use sluice_event::packed::PackedBatch;
