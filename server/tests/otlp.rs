@@ -5,7 +5,7 @@
 //! attributes, scope, trace context and time.
 
 use serde_json::Value as Json;
-use sluice_server::{serve, Api, ServerOptions};
+use sluice_server::{serve, Api};
 use sluice_store::{Store, StoreOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -38,11 +38,7 @@ fn start() -> Server {
     let addr = listener.local_addr().unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     runtime.spawn(serve(
-        Api {
-            store: Some(store),
-            metrics: None,
-            options: ServerOptions::default(),
-        },
+        Api::store(store),
         listener,
         shutdown,
     ));
