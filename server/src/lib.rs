@@ -26,12 +26,28 @@
 //! Errors are JSON, `{"error": ...}`, with the query's `column` when the
 //! query is at fault. Bodies may be gzipped (`Content-Encoding: gzip`), and
 //! a JSON event's `@timestamp` or `timestamp` (RFC 3339 or epoch ms) is its
-//! event time. It is not: authentication, TLS, the OTLP and syslog
-//! ingest, live tail or the UI (the server issue adds those).
+//! event time.
+//!
+//! Security (`auth.rs`, `tls.rs`): with [`ServerOptions::auth`] every
+//! endpoint but `/health` and `/ready` needs a token with the endpoint's
+//! scope and the index it touches (401, 403, and 429 over the token's
+//! concurrency limit, with JSON bodies); with [`ServerOptions::tls`] the
+//! listener speaks HTTPS only. Bodies are capped at `max_body_bytes` (413),
+//! and a search's deadline and scan budget at `max_timeout` and
+//! `max_scan_budget`, whatever the request asks.
+//!
+//! It is not: the OTLP and syslog ingest, live tail or the UI (the server
+//! issue adds those).
 
+pub mod auth;
 mod elastic;
 mod loki;
 mod proto;
+pub mod tls;
+
+use auth::authorize;
+pub use auth::{Auth, AuthError, Principal, Scope};
+pub use tls::{Tls, TlsError};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -61,11 +77,20 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     /// A search's deadline unless the request sets `timeout_ms`.
     pub default_timeout: Duration,
+    /// The longest deadline a request may ask for (`timeout_ms` above it
+    /// is lowered to it).
+    pub max_timeout: Duration,
     /// Rows a search may examine unless the request sets `budget`.
     pub default_scan_budget: u64,
+    /// The largest `budget` a request may ask for (lowered to it).
+    pub max_scan_budget: u64,
     /// Hits per page unless the request sets `limit` (at most `max_limit`).
     pub default_limit: usize,
     pub max_limit: usize,
+    /// The tokens that may call; `None` leaves the API open.
+    pub auth: Option<Arc<Auth>>,
+    /// Serve HTTPS with this certificate; `None` is plain HTTP.
+    pub tls: Option<Tls>,
 }
 
 impl Default for ServerOptions {
@@ -73,9 +98,13 @@ impl Default for ServerOptions {
         ServerOptions {
             max_body_bytes: 64 << 20,
             default_timeout: Duration::from_secs(10),
+            max_timeout: Duration::from_secs(60),
             default_scan_budget: 100_000_000,
+            max_scan_budget: 1_000_000_000,
             default_limit: 100,
             max_limit: 10_000,
+            auth: None,
+            tls: None,
         }
     }
 }
@@ -113,13 +142,15 @@ pub async fn serve(api: Api, listener: TcpListener, mut shutdown: watch::Receive
             %addr,
             store = api.store.is_some(),
             metrics = api.metrics.is_some(),
+            tls = api.options.tls.is_some(),
+            auth = api.options.auth.as_ref().map(|a| a.file().display().to_string()),
             "api listening"
         );
     }
     let shared = Arc::new(api);
     let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -132,16 +163,30 @@ pub async fn serve(api: Api, listener: TcpListener, mut shutdown: watch::Receive
         };
         let shared = shared.clone();
         connections.spawn(async move {
-            let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(req, &shared).await) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            match shared.options.tls.clone() {
+                None => connection(stream, shared).await,
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => connection(stream, shared).await,
+                    Err(error) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                },
+            }
         });
         while connections.try_join_next().is_some() {}
     }
+}
+
+/// Serves HTTP/1 on one connection (plain or TLS).
+async fn connection<IO>(io: IO, shared: Arc<Shared>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(route(req, &shared).await) }
+    });
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 /// Resolves once `shutdown` is true (never, if its sender is gone first).
@@ -194,7 +239,22 @@ impl From<sluice_store::Error> for Failure {
     }
 }
 
-async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+/// Lets the request in (`auth::admit`: 401, 403 on the path's scope, 429),
+/// then answers it; a handler's refusal of an index becomes a 403 naming
+/// the scope and the index.
+async fn route(mut req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let elastic = elastic::is_elastic_path(req.uri().path());
+    let principal = match auth::admit(&req, shared.options.auth.as_deref(), elastic) {
+        Ok(principal) => principal,
+        Err(refusal) => return *refusal,
+    };
+    req.extensions_mut().insert(principal.clone());
+    let response = dispatch(req, shared).await;
+    auth::forbidden(&principal, &response, elastic).unwrap_or(response)
+}
+
+async fn dispatch(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let principal = Principal::of(&req);
     let path = req.uri().path().to_owned();
     if elastic::is_elastic_path(&path) {
         let (status, body) = elastic::route(req, &path, shared).await;
@@ -221,9 +281,9 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
             }
             Err(failure) => Err(failure),
         },
-        (&Method::GET, "/api/v1/search") => search(&query, shared).await,
+        (&Method::GET, "/api/v1/search") => search(&query, &principal, shared).await,
         (&Method::GET, p) if p.starts_with("/api/v1/context/") => {
-            context(&p["/api/v1/context/".len()..], &query, shared).await
+            context(&p["/api/v1/context/".len()..], &query, &principal, shared).await
         }
         (_, "/health" | "/api/v1/ingest" | "/api/v1/search" | "/loki/api/v1/push" | "/metrics")
             if path != "/metrics" || shared.metrics.is_some() =>
@@ -342,6 +402,7 @@ async fn ingest(
     shared: &Shared,
 ) -> Result<Json, Failure> {
     let index = index_param(query)?.to_owned();
+    authorize(&Principal::of(&req), Scope::Ingest, &index)?;
     let content_type = content_type(&req);
     let body = read_body(req, &shared.options).await?;
     let events = match content_type.as_str() {
@@ -416,6 +477,7 @@ async fn loki_push(
             .map_or_else(|| loki::DEFAULT_INDEX.to_owned(), str::to_owned),
     };
     sluice_store::validate_index_name(&index)?;
+    authorize(&Principal::of(&req), Scope::Ingest, &index)?;
     let content_type = content_type(&req);
     let body = read_body(req, &shared.options).await?;
     let events = loki::events(&content_type, &body)?;
@@ -544,9 +606,14 @@ fn hit_json(id: &str, event: &Event) -> Json {
     json
 }
 
-async fn search(query: &HashMap<String, String>, shared: &Shared) -> Result<Json, Failure> {
+async fn search(
+    query: &HashMap<String, String>,
+    principal: &Principal,
+    shared: &Shared,
+) -> Result<Json, Failure> {
     let started = Instant::now();
     let index = index_param(query)?.to_owned();
+    authorize(principal, Scope::Read, &index)?;
     let text = query.get("q").map(String::as_str).unwrap_or("*");
     let text = if text.trim().is_empty() { "*" } else { text };
     let (parsed, pipe_at) = sluice_query::parse_until_pipe(text).map_err(|e| Failure {
@@ -561,14 +628,16 @@ async fn search(query: &HashMap<String, String>, shared: &Shared) -> Result<Json
         query,
         "timeout_ms",
         options.default_timeout.as_millis() as u64,
-    )?);
+    )?)
+    .min(options.max_timeout);
     let mut request = SearchRequest::new(parsed);
     request.from = from;
     request.to = to;
     request.limit = limit;
     request.cursor = query.get("cursor").filter(|c| !c.is_empty()).cloned();
     request.deadline = Some(Instant::now() + timeout);
-    request.scan_budget = number(query, "budget", options.default_scan_budget)?;
+    request.scan_budget =
+        number(query, "budget", options.default_scan_budget)?.min(options.max_scan_budget);
     let store = store_of(shared)?;
     if pipe_at < text.len() {
         let pipe = sluice_store::parse_pipe(text, pipe_at)?;
@@ -596,9 +665,11 @@ async fn search(query: &HashMap<String, String>, shared: &Shared) -> Result<Json
 async fn context(
     id: &str,
     query: &HashMap<String, String>,
+    principal: &Principal,
     shared: &Shared,
 ) -> Result<Json, Failure> {
     let index = index_param(query)?.to_owned();
+    authorize(principal, Scope::Read, &index)?;
     let before = number(query, "before", 10usize)?.min(1000);
     let after = number(query, "after", 10usize)?.min(1000);
     let (store, id) = (store_of(shared)?, percent_decode(id));
