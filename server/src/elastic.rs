@@ -15,7 +15,13 @@
 //!
 //! Every answer carries `X-Elastic-Product: Elasticsearch`, which the
 //! official clients check. `@timestamp` becomes the event time.
+//!
+//! With a token file, a `_bulk` item whose index the token may not write
+//! gets a per-item 403 `security_exception`, as Elasticsearch reports it
+//! (shippers drop such items instead of retrying the whole request, and
+//! the other items are written); `/{index}/_doc` answers a whole 403.
 
+use super::auth::{authorize, Principal, Scope};
 use super::{blocking, json_event, store_of, Failure, Shared};
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -134,6 +140,7 @@ fn new_id() -> String {
 /// errors included, in Elasticsearch's shapes.
 pub async fn route(req: Request<Incoming>, path: &str, shared: &Shared) -> (StatusCode, Json) {
     let method = req.method().clone();
+    let principal = Principal::of(&req);
     let result = match (&method, path) {
         (&Method::GET | &Method::HEAD, "/") => Ok(info()),
         (&Method::GET, "/_license") => Ok(license()),
@@ -157,15 +164,18 @@ pub async fn route(req: Request<Incoming>, path: &str, shared: &Shared) -> (Stat
                 .trim_end_matches('/');
             let index = (!index.is_empty()).then(|| super::percent_decode(index));
             match super::read_body(req, &shared.options).await {
-                Ok(body) => bulk(body, index, shared).await,
+                Ok(body) => bulk(body, index, &principal, shared).await,
                 Err(failure) => Err(failure),
             }
         }
         (&Method::POST | &Method::PUT, p) if single_document(p).is_some() => {
             let (index, action, id) = single_document(p).expect("checked by the guard");
-            match super::read_body(req, &shared.options).await {
-                Ok(document) => one(index, action, id, &document, shared).await,
+            match authorize(&principal, Scope::Ingest, &index) {
                 Err(failure) => Err(failure),
+                Ok(()) => match super::read_body(req, &shared.options).await {
+                    Ok(document) => one(index, action, id, &document, &principal, shared).await,
+                    Err(failure) => Err(failure),
+                },
             }
         }
         _ => Err(Failure {
@@ -180,6 +190,7 @@ pub async fn route(req: Request<Incoming>, path: &str, shared: &Shared) -> (Stat
         Err(failure) => {
             let kind = match failure.status {
                 StatusCode::PAYLOAD_TOO_LARGE => "content_too_long_exception",
+                StatusCode::FORBIDDEN => "security_exception",
                 StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed_exception",
                 s if s.is_server_error() => "unavailable_shards_exception",
                 _ => "illegal_argument_exception",
@@ -229,6 +240,7 @@ async fn one(
     action: &'static str,
     id: Option<String>,
     document: &[u8],
+    principal: &Principal,
     shared: &Shared,
 ) -> Result<Json, Failure> {
     let mut meta = json!({ "_index": index });
@@ -239,7 +251,7 @@ async fn one(
     body.push(b'\n');
     body.extend(document.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
     body.push(b'\n');
-    let answer = bulk(Bytes::from(body), None, shared).await?;
+    let answer = bulk(Bytes::from(body), None, principal, shared).await?;
     let item = answer["items"][0][action].clone();
     match item["status"].as_u64() {
         Some(201) => Ok(item),
@@ -261,6 +273,7 @@ async fn one(
 pub async fn bulk(
     body: Bytes,
     path_index: Option<String>,
+    principal: &Principal,
     shared: &Shared,
 ) -> Result<Json, Failure> {
     let started = Instant::now();
@@ -333,6 +346,11 @@ pub async fn bulk(
                 "invalid_index_name_exception",
                 error.to_string(),
             ));
+            items.push(item);
+            continue;
+        }
+        if let Err(denied) = principal.check(Scope::Ingest, &index) {
+            item.result = Err((StatusCode::FORBIDDEN, "security_exception", denied.message));
             items.push(item);
             continue;
         }

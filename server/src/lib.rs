@@ -29,14 +29,30 @@
 //! Errors are JSON, `{"error": ...}`, with the query's `column` when the
 //! query is at fault. Bodies may be gzipped (`Content-Encoding: gzip`), and
 //! a JSON event's `@timestamp` or `timestamp` (RFC 3339 or epoch ms) is its
-//! event time. It is not: authentication, TLS, live tail or the UI (the
-//! server issue adds those). Syslog is a pipeline source (`sluice-io`).
+//! event time.
+//!
+//! Security (`auth.rs`, `tls.rs`): with [`ServerOptions::auth`] every
+//! endpoint but `/health` and `/ready` needs a token with the endpoint's
+//! scope and the index it touches (401, 403, and 429 over the token's
+//! concurrency limit, with JSON bodies); with [`ServerOptions::tls`] the
+//! listener speaks HTTPS only. Bodies are capped at `max_body_bytes` (413),
+//! and a search's deadline and scan budget at `max_timeout` and
+//! `max_scan_budget`, whatever the request asks.
+//!
+//! It is not: live tail or the UI (the server issue adds those). Syslog is a
+//! pipeline source (`sluice-io`).
 
 mod arrow;
+pub mod auth;
 mod elastic;
 mod loki;
 mod otlp;
 mod proto;
+pub mod tls;
+
+use auth::authorize;
+pub use auth::{Auth, AuthError, Principal, Scope};
+pub use tls::{Tls, TlsError};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -66,11 +82,20 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     /// A search's deadline unless the request sets `timeout_ms`.
     pub default_timeout: Duration,
+    /// The longest deadline a request may ask for (`timeout_ms` above it
+    /// is lowered to it).
+    pub max_timeout: Duration,
     /// Rows a search may examine unless the request sets `budget`.
     pub default_scan_budget: u64,
+    /// The largest `budget` a request may ask for (lowered to it).
+    pub max_scan_budget: u64,
     /// Hits per page unless the request sets `limit` (at most `max_limit`).
     pub default_limit: usize,
     pub max_limit: usize,
+    /// The tokens that may call; `None` leaves the API open.
+    pub auth: Option<Arc<Auth>>,
+    /// Serve HTTPS with this certificate; `None` is plain HTTP.
+    pub tls: Option<Tls>,
 }
 
 impl Default for ServerOptions {
@@ -78,9 +103,13 @@ impl Default for ServerOptions {
         ServerOptions {
             max_body_bytes: 64 << 20,
             default_timeout: Duration::from_secs(10),
+            max_timeout: Duration::from_secs(60),
             default_scan_budget: 100_000_000,
+            max_scan_budget: 1_000_000_000,
             default_limit: 100,
             max_limit: 10_000,
+            auth: None,
+            tls: None,
         }
     }
 }
@@ -147,13 +176,15 @@ pub async fn serve(api: Api, listener: TcpListener, mut shutdown: watch::Receive
             %addr,
             store = api.store.is_some(),
             metrics = api.metrics.is_some(),
+            tls = api.options.tls.is_some(),
+            auth = api.options.auth.as_ref().map(|a| a.file().display().to_string()),
             "api listening"
         );
     }
     let shared = Arc::new(api);
     let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -166,16 +197,30 @@ pub async fn serve(api: Api, listener: TcpListener, mut shutdown: watch::Receive
         };
         let shared = shared.clone();
         connections.spawn(async move {
-            let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(req, &shared).await) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            match shared.options.tls.clone() {
+                None => connection(stream, shared).await,
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => connection(stream, shared).await,
+                    Err(error) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                },
+            }
         });
         while connections.try_join_next().is_some() {}
     }
+}
+
+/// Serves HTTP/1 on one connection (plain or TLS).
+async fn connection<IO>(io: IO, shared: Arc<Shared>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(route(req, &shared).await) }
+    });
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 /// Resolves once `shutdown` is true (never, if its sender is gone first).
@@ -308,7 +353,22 @@ fn methods_of(path: &str) -> Vec<&'static str> {
         .collect()
 }
 
-async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+/// Lets the request in (`auth::admit`: 401, 403 on the path's scope, 429),
+/// then answers it; a handler's refusal of an index becomes a 403 naming
+/// the scope and the index.
+async fn route(mut req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let elastic = elastic::is_elastic_path(req.uri().path());
+    let principal = match auth::admit(&req, shared.options.auth.as_deref(), elastic) {
+        Ok(principal) => principal,
+        Err(refusal) => return *refusal,
+    };
+    req.extensions_mut().insert(principal.clone());
+    let response = dispatch(req, shared).await;
+    auth::forbidden(&principal, &response, elastic).unwrap_or(response)
+}
+
+async fn dispatch(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+    let principal = Principal::of(&req);
     let path = req.uri().path().to_owned();
     let methods = methods_of(&path);
     if !methods.contains(&req.method().as_str()) {
@@ -386,14 +446,14 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
         },
         (&Method::POST, "/v1/logs") => return otlp::export(req, &query, shared).await,
         (&Method::GET | &Method::POST, "/api/v1/search") => {
-            return search(req, query, shared)
+            return search(req, query, &principal, shared)
                 .await
                 .unwrap_or_else(|failure| failure.respond());
         }
-        (&Method::GET, "/api/v1/fields") => fields(&query, shared).await,
-        (&Method::GET, "/api/v1/indexes") => indexes(shared).await,
+        (&Method::GET, "/api/v1/fields") => fields(&query, &principal, shared).await,
+        (&Method::GET, "/api/v1/indexes") => indexes(&principal, shared).await,
         (&Method::GET, p) if p.starts_with("/api/v1/context/") => {
-            context(&p["/api/v1/context/".len()..], &query, shared).await
+            context(&p["/api/v1/context/".len()..], &query, &principal, shared).await
         }
         (&Method::GET, "/api/v1/openapi.json") => {
             let mut response = Response::new(Full::new(Bytes::from_static(OPENAPI.as_bytes())));
@@ -532,6 +592,7 @@ async fn ingest(
     shared: &Shared,
 ) -> Result<Json, Failure> {
     let index = index_param(query)?.to_owned();
+    authorize(&Principal::of(&req), Scope::Ingest, &index)?;
     let content_type = content_type(&req);
     let body = read_body(req, &shared.options).await?;
     let events = match content_type.as_str() {
@@ -606,6 +667,7 @@ async fn loki_push(
             .map_or_else(|| loki::DEFAULT_INDEX.to_owned(), str::to_owned),
     };
     sluice_store::validate_index_name(&index)?;
+    authorize(&Principal::of(&req), Scope::Ingest, &index)?;
     let content_type = content_type(&req);
     let body = read_body(req, &shared.options).await?;
     let events = loki::events(&content_type, &body)?;
@@ -782,11 +844,13 @@ enum Found {
 async fn search(
     req: Request<Incoming>,
     query: HashMap<String, String>,
+    principal: &Principal,
     shared: &Shared,
 ) -> Result<Response<Full<Bytes>>, Failure> {
     let started = Instant::now();
     let (query, arrow) = search_params(req, query, shared).await?;
     let index = index_param(&query)?.to_owned();
+    authorize(principal, Scope::Read, &index)?;
     let text = query.get("q").map(String::as_str).unwrap_or("*");
     let text = if text.trim().is_empty() { "*" } else { text };
     let (parsed, pipe_at) = sluice_query::parse_until_pipe(text).map_err(|e| Failure {
@@ -801,7 +865,8 @@ async fn search(
         &query,
         "timeout_ms",
         options.default_timeout.as_millis() as u64,
-    )?);
+    )?)
+    .min(options.max_timeout);
     // Only these fields of each hit, when given (`fields=host,status`).
     let projection: Option<Vec<String>> = query
         .get("fields")
@@ -813,7 +878,8 @@ async fn search(
     request.limit = limit;
     request.cursor = query.get("cursor").filter(|c| !c.is_empty()).cloned();
     request.deadline = Some(Instant::now() + timeout);
-    request.scan_budget = number(&query, "budget", options.default_scan_budget)?;
+    request.scan_budget =
+        number(&query, "budget", options.default_scan_budget)?.min(options.max_scan_budget);
     let store = store_of(shared)?;
     let found = if pipe_at < text.len() {
         let pipe = sluice_store::parse_pipe(text, pipe_at)?;
@@ -892,9 +958,11 @@ fn arrow_answer(found: &Found, took_ms: u64) -> Result<Response<Full<Bytes>>, Fa
 async fn context(
     id: &str,
     query: &HashMap<String, String>,
+    principal: &Principal,
     shared: &Shared,
 ) -> Result<Json, Failure> {
     let index = index_param(query)?.to_owned();
+    authorize(principal, Scope::Read, &index)?;
     let before = number(query, "before", 10usize)?.min(1000);
     let after = number(query, "after", 10usize)?.min(1000);
     let (store, id) = (store_of(shared)?, percent_decode(id));
@@ -909,13 +977,15 @@ async fn context(
     }))
 }
 
-/// `GET /api/v1/indexes`: each index with its event count.
-async fn indexes(shared: &Shared) -> Result<Json, Failure> {
+/// `GET /api/v1/indexes`: each index the caller may read, with its event count.
+async fn indexes(principal: &Principal, shared: &Shared) -> Result<Json, Failure> {
     let store = store_of(shared)?;
+    let principal = principal.clone();
     let list = blocking(move || {
         store
             .indexes()
             .into_iter()
+            .filter(|name| principal.check(Scope::Read, name).is_ok())
             .map(|name| {
                 let stats = store.stats(&name)?;
                 Ok(json!({
@@ -934,9 +1004,14 @@ async fn indexes(shared: &Shared) -> Result<Json, Failure> {
 /// `GET /api/v1/fields?index=I[&q=&from=&to=&sample=]`: every field the index has seen, with
 /// its detected type, and, from the newest `sample` matching events (500 by default, as
 /// Kibana's field list samples), how many of them have it and its five most common values.
-async fn fields(query: &HashMap<String, String>, shared: &Shared) -> Result<Json, Failure> {
+async fn fields(
+    query: &HashMap<String, String>,
+    principal: &Principal,
+    shared: &Shared,
+) -> Result<Json, Failure> {
     const TOP: usize = 5;
     let index = index_param(query)?.to_owned();
+    authorize(principal, Scope::Read, &index)?;
     let text = query.get("q").map(String::as_str).unwrap_or("*");
     let parsed =
         sluice_query::parse(if text.trim().is_empty() { "*" } else { text }).map_err(|e| {

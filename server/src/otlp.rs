@@ -102,6 +102,7 @@ async fn accept(
         }
         None => None,
     };
+    let principal = super::Principal::of(&req);
     let body = read_body(req, &shared.options).await?;
     let resources = match content_type {
         "application/x-protobuf" | "application/protobuf" => decode_protobuf(&body)
@@ -118,6 +119,9 @@ async fn accept(
         }
     };
     let batches = by_index(resources, index.as_deref())?;
+    for index in batches.iter().map(|(index, _)| index) {
+        super::authorize(&principal, super::Scope::Ingest, index)?;
+    }
     let store = store_of(shared)?;
     blocking(move || {
         for (index, events) in &batches {
