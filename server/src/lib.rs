@@ -20,6 +20,8 @@
 //!   set-up calls they make first.
 //! - The Loki push API (`loki.rs`): `POST /loki/api/v1/push`, snappy
 //!   protobuf or JSON, answered 204 once the WAL holds the entries.
+//! - `GET /api/v1/tail?index=I&q=Q`: live tail over WebSocket, filtered by the
+//!   query on the server (`tail.rs` documents the messages).
 //! - `GET /health`, and `GET /metrics` (Prometheus text) when the process
 //!   has metrics (a pipeline's `[api]`).
 //!
@@ -27,11 +29,12 @@
 //! query is at fault. Bodies may be gzipped (`Content-Encoding: gzip`), and
 //! a JSON event's `@timestamp` or `timestamp` (RFC 3339 or epoch ms) is its
 //! event time. It is not: authentication, TLS, the OTLP and syslog
-//! ingest, live tail or the UI (the server issue adds those).
+//! ingest or the UI (the server issue adds those).
 
 mod elastic;
 mod loki;
 mod proto;
+mod tail;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -130,14 +133,15 @@ pub async fn serve(api: Api, listener: TcpListener, mut shutdown: watch::Receive
             },
             _ = stopped(&mut shutdown) => break,
         };
-        let shared = shared.clone();
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
         connections.spawn(async move {
             let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(req, &shared).await) }
+                let (shared, shutdown) = (shared.clone(), shutdown.clone());
+                async move { Ok::<_, Infallible>(route(req, &shared, shutdown).await) }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
                 .await;
         });
         while connections.try_join_next().is_some() {}
@@ -194,7 +198,11 @@ impl From<sluice_store::Error> for Failure {
     }
 }
 
-async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+async fn route(
+    req: Request<Incoming>,
+    shared: &Shared,
+    shutdown: watch::Receiver<bool>,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     if elastic::is_elastic_path(&path) {
         let (status, body) = elastic::route(req, &path, shared).await;
@@ -222,18 +230,22 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>>
             Err(failure) => Err(failure),
         },
         (&Method::GET, "/api/v1/search") => search(&query, shared).await,
+        (&Method::GET, "/api/v1/tail") => match tail::open(req, &query, shared, shutdown).await {
+            Ok(response) => return response,
+            Err(failure) => Err(failure),
+        },
         (&Method::GET, p) if p.starts_with("/api/v1/context/") => {
             context(&p["/api/v1/context/".len()..], &query, shared).await
         }
-        (_, "/health" | "/api/v1/ingest" | "/api/v1/search" | "/loki/api/v1/push" | "/metrics")
-            if path != "/metrics" || shared.metrics.is_some() =>
-        {
-            Err(Failure {
-                status: StatusCode::METHOD_NOT_ALLOWED,
-                message: format!("{} is not allowed on {path}", req.method()),
-                column: None,
-            })
-        }
+        (
+            _,
+            "/health" | "/api/v1/ingest" | "/api/v1/search" | "/api/v1/tail" | "/loki/api/v1/push"
+            | "/metrics",
+        ) if path != "/metrics" || shared.metrics.is_some() => Err(Failure {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: format!("{} is not allowed on {path}", req.method()),
+            column: None,
+        }),
         _ => Err(Failure {
             status: StatusCode::NOT_FOUND,
             message: format!("no such endpoint: {path}"),
