@@ -194,9 +194,9 @@ fn run(sessions: usize, rate: f64, per_request: usize, duration: Duration) -> Re
 fn event(n: i64, j: usize) -> Json {
     json!({
         "n": n,
-        "level": if j % 3 == 0 { "ERROR" } else { "INFO" },
-        "service": if j % 2 == 0 { "checkout" } else { "payments" },
-        "message": if j % 5 == 0 { "upstream timeout after 30s" } else { "request served in 12ms" },
+        "level": if j.is_multiple_of(3) { "ERROR" } else { "INFO" },
+        "service": if j.is_multiple_of(2) { "checkout" } else { "payments" },
+        "message": if j.is_multiple_of(5) { "upstream timeout after 30s" } else { "request served in 12ms" },
     })
 }
 
