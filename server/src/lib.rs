@@ -23,6 +23,8 @@
 //! - OTLP/HTTP logs (`otlp.rs`): `POST /v1/logs`, protobuf or JSON
 //!   `ExportLogsServiceRequest`s, into `?index=`, the resource attribute
 //!   `sluice.index`, or `otel`; answered once the WAL holds the records.
+//! - `GET /api/v1/tail?index=I&q=Q`: live tail over WebSocket, filtered by the
+//!   query on the server (`tail.rs` documents the messages).
 //! - `GET /health`, and `GET /metrics` (Prometheus text) when the process
 //!   has metrics (a pipeline's `[api]`).
 //!
@@ -53,6 +55,7 @@ pub mod tls;
 use auth::authorize;
 pub use auth::{Auth, AuthError, Principal, Scope};
 pub use tls::{Tls, TlsError};
+mod tail;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -195,12 +198,12 @@ pub async fn serve(api: Api, listener: TcpListener, mut shutdown: watch::Receive
             },
             _ = stopped(&mut shutdown) => break,
         };
-        let shared = shared.clone();
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
         connections.spawn(async move {
             match shared.options.tls.clone() {
-                None => connection(stream, shared).await,
+                None => connection(stream, shared, shutdown).await,
                 Some(tls) => match tls.accept(stream).await {
-                    Ok(stream) => connection(stream, shared).await,
+                    Ok(stream) => connection(stream, shared, shutdown).await,
                     Err(error) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                 },
             }
@@ -210,16 +213,18 @@ pub async fn serve(api: Api, listener: TcpListener, mut shutdown: watch::Receive
 }
 
 /// Serves HTTP/1 on one connection (plain or TLS).
-async fn connection<IO>(io: IO, shared: Arc<Shared>)
+async fn connection<IO>(io: IO, shared: Arc<Shared>, shutdown: watch::Receiver<bool>)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
-        let shared = shared.clone();
-        async move { Ok::<_, Infallible>(route(req, &shared).await) }
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
+        async move { Ok::<_, Infallible>(route(req, &shared, shutdown).await) }
     });
+    // Upgrades: live tail's WebSocket.
     let _ = http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
         .await;
 }
 
@@ -356,18 +361,26 @@ fn methods_of(path: &str) -> Vec<&'static str> {
 /// Lets the request in (`auth::admit`: 401, 403 on the path's scope, 429),
 /// then answers it; a handler's refusal of an index becomes a 403 naming
 /// the scope and the index.
-async fn route(mut req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+async fn route(
+    mut req: Request<Incoming>,
+    shared: &Shared,
+    shutdown: watch::Receiver<bool>,
+) -> Response<Full<Bytes>> {
     let elastic = elastic::is_elastic_path(req.uri().path());
     let principal = match auth::admit(&req, shared.options.auth.as_deref(), elastic) {
         Ok(principal) => principal,
         Err(refusal) => return *refusal,
     };
     req.extensions_mut().insert(principal.clone());
-    let response = dispatch(req, shared).await;
+    let response = dispatch(req, shared, shutdown).await;
     auth::forbidden(&principal, &response, elastic).unwrap_or(response)
 }
 
-async fn dispatch(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+async fn dispatch(
+    req: Request<Incoming>,
+    shared: &Shared,
+    shutdown: watch::Receiver<bool>,
+) -> Response<Full<Bytes>> {
     let principal = Principal::of(&req);
     let path = req.uri().path().to_owned();
     let methods = methods_of(&path);
@@ -452,6 +465,17 @@ async fn dispatch(req: Request<Incoming>, shared: &Shared) -> Response<Full<Byte
         }
         (&Method::GET, "/api/v1/fields") => fields(&query, &principal, shared).await,
         (&Method::GET, "/api/v1/indexes") => indexes(&principal, shared).await,
+        (&Method::GET, "/api/v1/tail") => {
+            let allowed = index_param(&query)
+                .and_then(|index| authorize(&principal, Scope::Read, index));
+            match allowed {
+                Ok(()) => match tail::open(req, &query, shared, shutdown).await {
+                    Ok(response) => return response,
+                    Err(failure) => Err(failure),
+                },
+                Err(failure) => Err(failure),
+            }
+        }
         (&Method::GET, p) if p.starts_with("/api/v1/context/") => {
             context(&p["/api/v1/context/".len()..], &query, &principal, shared).await
         }

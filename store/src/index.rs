@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::plan::{plan, Plan};
 use crate::schema::Fields as Schema;
 use crate::segment::{self, Budget, Segment, SegmentMeta, TimeField};
+use crate::tail::Hub;
 use crate::tier::Remote;
 use crate::StoreOptions;
 use sluice_event::{Event, Value};
@@ -122,6 +123,8 @@ pub struct Index {
     mem_rows: AtomicU64,
     mem_bytes: AtomicU64,
     pub(crate) stats: Mutex<IndexStats>,
+    /// Live-tail subscribers (shared with the store's map, which may have made it first).
+    tail: Arc<Hub>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -186,6 +189,7 @@ impl Index {
         dir: &Path,
         opts: &StoreOptions,
         remote: Option<Arc<Remote>>,
+        tail: Arc<Hub>,
     ) -> Result<Index> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create index directory", e))?;
         let seg_root = dir.join("segments");
@@ -307,6 +311,7 @@ impl Index {
             mem_rows: AtomicU64::new(mem_rows),
             mem_bytes: AtomicU64::new(mem_bytes),
             stats: Mutex::new(stats),
+            tail,
         })
     }
 
@@ -379,10 +384,15 @@ impl Index {
             .map(|b| seq(b.record, b.events.len().saturating_sub(1)));
         if !batches.is_empty() {
             let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
-            view.mem.extend(batches);
+            view.mem.extend(batches.iter().cloned());
             if let Some(l) = last {
                 self.last_seq.store(l, Ordering::SeqCst);
             }
+        }
+        // Searchable first (a tail client may ask for a hit's context at once), and still
+        // under the WAL lock, so subscribers see append order.
+        for batch in &batches {
+            self.tail.publish(batch);
         }
         drop(wal);
         self.mem_rows.fetch_add(rows, Ordering::SeqCst);

@@ -24,7 +24,11 @@
 //!   stable cursors, a deadline and a scan budget; the index answers what it can exactly and
 //!   the rest is checked with `Query::matches` on the rows, so results always equal evaluating
 //!   the query on every event. [`Store::context`] gives the events around a hit from the same
-//!   `source`. [`Store::aggregate`] runs `| stats`, `| timechart` and `| top` pipes.
+//!   `source`. [`Store::aggregate`] runs `| stats`, `| timechart` and `| top` pipes;
+//! - [`Store::subscribe`] is a **live tail**: each appended batch, shared (not copied) with
+//!   the in-memory segment, goes to an index's subscribers through a tokio broadcast channel
+//!   right after the WAL holds it, with its hit ids; a slow subscriber loses the oldest
+//!   batches and is told how many events, and never slows appends (`tail.rs`).
 //!
 //! It is not: an HTTP server or ingest format parser (the server crate), or a distributed
 //! system (segments and the catalog are files, so shipping them is left to object storage;
@@ -82,6 +86,7 @@ mod rows;
 mod schema;
 mod search;
 mod segment;
+mod tail;
 mod tier;
 mod tokenizer;
 
@@ -92,6 +97,7 @@ pub use error::{Error, Result};
 pub use index::IndexStats;
 pub use search::{Context, Hit, SearchRequest, SearchResponse};
 pub use segment::{FieldStats, SegmentMeta, TimeField};
+pub use tail::{Appended, Received, Subscription};
 pub use tier::RetentionReport;
 
 use index::Index;
@@ -160,6 +166,10 @@ pub struct StoreOptions {
     pub retention_interval: Duration,
     /// "Now" for retention (tests inject their own).
     pub clock: Clock,
+    /// Batches (WAL records) a live-tail subscriber may fall behind before it loses the
+    /// oldest ([`Store::subscribe`]). They are shared with the in-memory segment, so a
+    /// lagging subscriber keeps at most this many alive past a flush.
+    pub tail_capacity: usize,
 }
 
 impl Default for StoreOptions {
@@ -180,6 +190,7 @@ impl Default for StoreOptions {
             warm_target_rows: 4_000_000,
             retention_interval: Duration::from_secs(60),
             clock: Clock::system(),
+            tail_capacity: 1024,
         }
     }
 }
@@ -293,6 +304,9 @@ struct Inner {
     remote: Option<Arc<tier::Remote>>,
     /// When the background thread last ran retention.
     retained_at: Mutex<Option<std::time::Instant>>,
+    /// Live-tail channels per index name (made by an index's opening or its first
+    /// subscriber, so one can tail an index before it exists).
+    tails: Mutex<HashMap<String, Arc<tail::Hub>>>,
 }
 
 /// A directory of indexes. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -322,6 +336,7 @@ impl Store {
         };
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create data directory", e))?;
         let mut indexes = HashMap::new();
+        let mut tails = HashMap::new();
         for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, "list", e))? {
             let entry = entry.map_err(|e| Error::io(&dir, "list", e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -332,7 +347,9 @@ impl Store {
             if !p.join("wal").exists() && !p.join(catalog::FILE).exists() {
                 continue;
             }
-            let index = Index::open(&name, &p, &opts, remote.clone())?;
+            let hub = Arc::new(tail::Hub::new(opts.tail_capacity));
+            let index = Index::open(&name, &p, &opts, remote.clone(), hub.clone())?;
+            tails.insert(name.clone(), hub);
             indexes.insert(name, Arc::new(index));
         }
         let inner = Arc::new(Inner {
@@ -344,6 +361,7 @@ impl Store {
             wake: Condvar::new(),
             remote,
             retained_at: Mutex::new(None),
+            tails: Mutex::new(tails),
         });
         let worker = opts.background.then(|| {
             let weak = Arc::downgrade(&inner);
@@ -383,6 +401,7 @@ impl Store {
             &self.inner.dir.join(name),
             &self.inner.opts,
             self.inner.remote.clone(),
+            self.inner.hub(name),
         )?);
         self.inner
             .indexes
@@ -409,6 +428,17 @@ impl Store {
             idx.flush()?;
         }
         Ok(events.len())
+    }
+
+    /// A live tail of `index` (which need not exist yet): every batch appended from now on,
+    /// in append order, delivered right after the WAL holds it (and it is searchable), by
+    /// this process's appends (HTTP ingest and pipelines' `store` sinks alike). Appending
+    /// never waits for a subscriber: one that falls [`StoreOptions::tail_capacity`] batches
+    /// behind loses the oldest and is told how many events it missed
+    /// ([`Received::skipped`]). The subscription needs a tokio runtime only to `recv`.
+    pub fn subscribe(&self, index: &str) -> Result<Subscription> {
+        validate_index_name(index)?;
+        Ok(self.inner.hub(index).subscribe())
     }
 
     /// Flushes `index`'s in-memory segment into an immutable segment now.
@@ -480,6 +510,15 @@ impl Store {
 }
 
 impl Inner {
+    /// The live-tail channel of index `name`, made if needed.
+    fn hub(&self, name: &str) -> Arc<tail::Hub> {
+        let mut tails = self.tails.lock().unwrap_or_else(|e| e.into_inner());
+        tails
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(tail::Hub::new(self.opts.tail_capacity)))
+            .clone()
+    }
+
     /// The open indexes, taken out of the lock.
     fn all_indexes(&self) -> Vec<Arc<Index>> {
         self.indexes
