@@ -112,6 +112,101 @@ impl Server {
     }
 }
 
+/// What a tail session prints.
+pub enum TailMessage {
+    /// Events, rendered for the chosen output.
+    Events(String),
+    /// The server dropped this many events for us because we read too slowly.
+    Skipped(u64),
+}
+
+impl Server {
+    /// Opens `GET target` as a WebSocket and hands each message to `each` until the server
+    /// closes the session or `each` returns false.
+    pub async fn tail(
+        &self,
+        target: &str,
+        output: Output,
+        colour: bool,
+        mut each: impl FnMut(TailMessage) -> bool,
+    ) -> Result<(), ClientError> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::Message;
+        let connect = |message: String| ClientError::Connect {
+            server: self.url.clone(),
+            message,
+        };
+        let stream = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| connect(e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| connect(e.to_string()))?;
+        let mut request = format!("ws://{}{target}", self.authority)
+            .into_client_request()
+            .map_err(|e| connect(e.to_string()))?;
+        if let Some(token) = &self.token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| connect("the token is not a valid header value".into()))?;
+            request.headers_mut().insert("authorization", value);
+        }
+        let (mut socket, _) = match tokio_tungstenite::client_async(request, stream).await {
+            Ok(opened) => opened,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                // The server refused before the upgrade, with its usual JSON error.
+                let status = response.status().as_u16();
+                let body = response.body().clone().unwrap_or_default();
+                let message = serde_json::from_slice::<Json>(&body)
+                    .ok()
+                    .and_then(|json| {
+                        let error = json["error"].as_str()?.to_owned();
+                        Some(match json["column"].as_u64() {
+                            Some(column) => format!("{error} (at column {column})"),
+                            None => error,
+                        })
+                    })
+                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+                return Err(ClientError::Status {
+                    server: self.url.clone(),
+                    status,
+                    message,
+                });
+            }
+            Err(e) => return Err(connect(e.to_string())),
+        };
+        while let Some(message) = socket.next().await {
+            let text = match message.map_err(|e| connect(e.to_string()))? {
+                Message::Text(text) => text,
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            let json: Json = serde_json::from_str(&text).map_err(|e| ClientError::NotJson {
+                server: self.url.clone(),
+                message: e.to_string(),
+            })?;
+            let message = match json["type"].as_str() {
+                Some("skipped") => TailMessage::Skipped(json["count"].as_u64().unwrap_or(0)),
+                Some("events") => {
+                    let hits = json["events"].as_array().map_or(&[][..], Vec::as_slice);
+                    TailMessage::Events(match output {
+                        Output::Table => hits_table(hits, colour),
+                        Output::Json | Output::Ndjson => {
+                            hits.iter().map(|h| h.to_string() + "\n").collect()
+                        }
+                    })
+                }
+                _ => continue,
+            };
+            if !each(message) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Percent-encodes a query-string value.
 pub fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

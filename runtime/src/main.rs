@@ -104,6 +104,27 @@ enum Command {
         #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Follow new events on a running server as they arrive (live tail over WebSocket),
+    /// filtered there by the query, until Ctrl-C.
+    Tail {
+        /// The filter, in the search language (default: everything).
+        #[arg(default_value = "*")]
+        query: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The index; optional when the server has only one.
+        #[arg(long, short)]
+        index: Option<String>,
+        /// Only this service (`service:NAME`).
+        #[arg(long)]
+        service: Option<String>,
+        /// Only this level and above (`level:>=LEVEL`).
+        #[arg(long)]
+        level: Option<String>,
+        /// table (coloured on a terminal) or ndjson (json is the same as ndjson here).
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// List the built-in plugins and what they accept.
     Plugins {
         /// Print the describe() output as JSON.
@@ -143,6 +164,14 @@ fn main() -> ExitCode {
         Command::Check { files } => check(&files),
         Command::Test { files } => test(&files),
         Command::Plugins { json } => plugins(json),
+        Command::Tail {
+            query,
+            server,
+            index,
+            service,
+            level,
+            output,
+        } => tail(&query, &server, index, service, level, output),
         Command::Search {
             query,
             server,
@@ -564,6 +593,55 @@ fn search(
             print!("{}", render(&answer, output, colour));
             if output == Output::Table && answer["partial"] == true {
                 eprintln!("(partial: the search stopped at its deadline or scan budget)");
+            }
+            Ok(())
+        })
+}
+
+/// `sluice tail`: prints matching events as the server sends them, until Ctrl-C.
+fn tail(
+    query: &str,
+    server: &ServerArgs,
+    index: Option<String>,
+    service: Option<String>,
+    level: Option<String>,
+    output: Output,
+) -> Result<()> {
+    use sluice::client::{encode, Server, TailMessage};
+    use std::io::Write;
+    let server = Server::parse(&server.server, server.token.clone())?;
+    let mut clauses = vec![format!("({query})")];
+    if let Some(service) = service {
+        clauses.push(format!("service:\"{}\"", service.replace('"', "\\\"")));
+    }
+    if let Some(level) = level {
+        clauses.push(format!("level:>={level}"));
+    }
+    let query = clauses.join(" AND ");
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let index = match index {
+                Some(index) => index,
+                None => only_index(&server).await?,
+            };
+            let target = format!("/api/v1/tail?index={}&q={}", encode(&index), encode(&query));
+            let session = server.tail(&target, output, colour, |message| {
+                let mut stdout = std::io::stdout().lock();
+                match message {
+                    TailMessage::Events(text) => stdout.write_all(text.as_bytes()).is_ok(),
+                    TailMessage::Skipped(n) => {
+                        eprintln!("… the server skipped {n} events: this terminal read too slowly");
+                        true
+                    }
+                }
+            });
+            tokio::select! {
+                ended = session => ended?,
+                _ = tokio::signal::ctrl_c() => {}
             }
             Ok(())
         })

@@ -466,8 +466,8 @@ async fn dispatch(
         (&Method::GET, "/api/v1/fields") => fields(&query, &principal, shared).await,
         (&Method::GET, "/api/v1/indexes") => indexes(&principal, shared).await,
         (&Method::GET, "/api/v1/tail") => {
-            let allowed = index_param(&query)
-                .and_then(|index| authorize(&principal, Scope::Read, index));
+            let allowed =
+                index_param(&query).and_then(|index| authorize(&principal, Scope::Read, index));
             match allowed {
                 Ok(()) => match tail::open(req, &query, shared, shutdown).await {
                     Ok(response) => return response,

@@ -37,11 +37,7 @@ fn start() -> Server {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    runtime.spawn(serve(
-        Api::store(store),
-        listener,
-        shutdown,
-    ));
+    runtime.spawn(serve(Api::store(store), listener, shutdown));
     Server {
         addr,
         stop,

@@ -30,11 +30,7 @@ async fn start(options: StoreOptions) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    tokio::spawn(serve(
-        Api::store(store.clone()),
-        listener,
-        shutdown,
-    ));
+    tokio::spawn(serve(Api::store(store.clone()), listener, shutdown));
     Server {
         addr,
         store,

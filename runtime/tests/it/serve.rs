@@ -9,10 +9,20 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 fn request(port: u16, method: &str, target: &str, body: &[u8]) -> Option<(u16, Json)> {
+    request_as(port, method, target, "text/plain", body)
+}
+
+fn request_as(
+    port: u16,
+    method: &str,
+    target: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Option<(u16, Json)> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     write!(
         stream,
-        "{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .ok()?;
@@ -546,4 +556,89 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// `sluice tail` follows a server over WebSocket: only matching events arrive, as they are
+/// ingested, in order.
+#[test]
+fn sluice_tail_prints_matching_events_as_they_arrive() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut served = start(dir.path(), port);
+    // The index must exist before `tail` can find it by itself.
+    request(port, "POST", "/api/v1/ingest?index=app", b"first line\n").unwrap();
+    let mut tail = sluice()
+        .args(["tail", "--level", "ERROR", "-o", "ndjson"])
+        .env("SLUICE_SERVER", format!("http://127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = tail.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Keep ingesting until the session is open and the first ERROR comes through.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut sent = 0;
+    let first = loop {
+        assert!(Instant::now() < deadline, "tail printed nothing in 30 s");
+        sent += 1;
+        let body = format!(
+            "{{\"message\":\"ok {sent}\",\"level\":\"INFO\"}}\n{{\"message\":\"boom {sent}\",\"level\":\"ERROR\"}}\n"
+        );
+        ndjson(port, &body);
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(300)) {
+            break line;
+        }
+    };
+    let first: Json = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["fields"]["level"], "ERROR", "{first}");
+    let n: u64 = first["message"].as_str().unwrap()[5..].parse().unwrap();
+    // What follows arrives in order, and only the ERRORs.
+    for k in 1..=3 {
+        let body = format!(
+            "{{\"message\":\"ok x{k}\",\"level\":\"INFO\"}}\n{{\"message\":\"later {k}\",\"level\":\"FATAL\"}}\n"
+        );
+        ndjson(port, &body);
+    }
+    let mut rest = Vec::new();
+    while rest.len() < (sent - n) as usize + 3 {
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("tail stopped printing");
+        rest.push(serde_json::from_str::<Json>(&line).unwrap()["message"].clone());
+    }
+    assert_eq!(
+        &rest[rest.len() - 3..],
+        &["later 1", "later 2", "later 3"].map(Json::from)
+    );
+    assert!(
+        rest.iter().all(|m| !m.as_str().unwrap().starts_with("ok")),
+        "{rest:?}"
+    );
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+    served.kill().unwrap();
+    served.wait().unwrap();
+}
+
+fn ndjson(port: u16, body: &str) {
+    let target = "/api/v1/ingest?index=app";
+    let (status, reply) = request_as(
+        port,
+        "POST",
+        target,
+        "application/x-ndjson",
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{reply}");
 }
