@@ -608,6 +608,9 @@ impl BuiltPipeline {
                 SourceKind::Http(c) => {
                     tasks.spawn(async move { (name, run(sources::http::run(c, ctx).await)) })
                 }
+                SourceKind::Syslog(c) => {
+                    tasks.spawn(async move { (name, run(sources::syslog::run(c, ctx).await)) })
+                }
                 SourceKind::Demo(c) => {
                     tasks.spawn(async move { (name, run(sources::demo::run(c, ctx).await)) })
                 }

@@ -15,7 +15,7 @@ use sluice_io::sinks::{
     store::StoreSinkConfig,
 };
 use sluice_io::sources::{
-    demo::DemoConfig, file::FileConfig, http::HttpConfig, stdin::StdinConfig,
+    demo::DemoConfig, file::FileConfig, http::HttpConfig, stdin::StdinConfig, syslog::SyslogConfig,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -99,6 +99,7 @@ pub enum SourceKind {
     Stdin(StdinConfig),
     File(FileConfig),
     Http(HttpConfig),
+    Syslog(SyslogConfig),
     Demo(DemoConfig),
     /// Lines given in memory: what `sluice test` feeds in place of a source.
     /// Not a TOML `type`.

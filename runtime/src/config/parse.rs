@@ -297,18 +297,19 @@ impl<'a> Cx<'a> {
 
     fn source(&self, name: String, mut stage: StageTable<'_>) -> Result<SourceStage, ConfigError> {
         let (span, kind): (_, String) =
-            self.require(&mut stage, "type", "one of stdin, file, http, demo")?;
+            self.require(&mut stage, "type", "one of stdin, file, http, syslog, demo")?;
         let kind = match kind.as_str() {
             "stdin" => SourceKind::Stdin(self.rest(stage)?),
             "file" => SourceKind::File(self.rest(stage)?),
             "http" => SourceKind::Http(self.rest(stage)?),
+            "syslog" => SourceKind::Syslog(self.rest(stage)?),
             "demo" => SourceKind::Demo(self.rest(stage)?),
             other => {
                 return Err(self.error_at(
                     span,
                     Some(format!("sources.{name}.type")),
                     format!(
-                        "unknown source type `{other}`; expected one of stdin, file, http, demo"
+                        "unknown source type `{other}`; expected one of stdin, file, http, syslog, demo"
                     ),
                 ))
             }
