@@ -70,6 +70,19 @@ enum Command {
         /// cold storage, as in a pipeline.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// A token file (`[[tokens]]` with scopes and indexes): every
+        /// endpoint but /health and /ready then needs a token.
+        #[arg(long)]
+        auth: Option<PathBuf>,
+        /// The largest request body, e.g. 64MiB (the default).
+        #[arg(long, value_parser = parse_size)]
+        max_body: Option<u64>,
     },
     /// Inspect or repair a disk buffer (a `sluice-wal` directory).
     Buffer {
@@ -190,7 +203,23 @@ fn main() -> ExitCode {
             data_dir,
             listen,
             config,
-        } => serve(&data_dir, listen, config.as_deref()),
+            tls_cert,
+            tls_key,
+            auth,
+            max_body,
+        } => serve(
+            &data_dir,
+            &config::ApiConfig {
+                address: listen,
+                tls_cert,
+                tls_key,
+                auth,
+                max_body,
+                max_search_timeout: None,
+                max_scan_budget: None,
+            },
+            config.as_deref(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -357,7 +386,8 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
     let admin: Arc<dyn sluice_server::Admin> =
         Arc::new(RuntimeAdmin::new(statuses.clone(), reload.engine.clone()));
     let (api_stop, api_shutdown) = watch::channel(false);
-    let mut apis: Vec<(std::net::SocketAddr, Option<(PathBuf, StoreConfig)>)> = Vec::new();
+    // Pipelines sharing an address must secure it the same way.
+    let mut apis: Vec<(&config::ApiConfig, &Path, Option<(PathBuf, StoreConfig)>)> = Vec::new();
     for pipeline in built.iter().map(BuiltPipeline::pipeline) {
         let Some(api) = &pipeline.api else { continue };
         let store = pipeline
@@ -365,16 +395,31 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
             .iter()
             .any(|s| matches!(s.kind, SinkKind::Store(_)))
             .then(|| (store_dir(&pipeline.data_dir), pipeline.store.clone()));
-        match apis.iter_mut().find(|(address, _)| *address == api.address) {
-            Some((_, dir)) => {
+        match apis
+            .iter_mut()
+            .find(|(config, _, _)| config.address == api.address)
+        {
+            Some((config, first, dir)) => {
+                if *config != api {
+                    bail!(
+                        "[api] {} is set differently in {} and {}: pipelines sharing an address need the same [api] table",
+                        api.address,
+                        first.display(),
+                        pipeline.file.display()
+                    );
+                }
                 if dir.is_none() {
                     *dir = store;
                 }
             }
-            None => apis.push((api.address, store)),
+            None => apis.push((api, &pipeline.file, store)),
         }
     }
-    for (address, store) in apis {
+    for (api, file, store) in apis {
+        let address = api.address;
+        let options = api
+            .server_options()
+            .with_context(|| format!("[api] of {}", file.display()))?;
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address} for [api]"))?;
@@ -393,7 +438,7 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
             store,
             metrics: Some(Arc::new(move || metrics.render())),
             admin: Some(admin.clone()),
-            options: sluice_server::ServerOptions::default(),
+            options,
         };
         tokio::spawn(sluice_server::serve(api, listener, api_shutdown.clone()));
     }
@@ -505,8 +550,15 @@ fn store_config(file: &Path) -> Result<StoreConfig> {
     Ok(parsed.store)
 }
 
-fn serve(data_dir: &Path, listen: std::net::SocketAddr, config: Option<&Path>) -> Result<()> {
+fn parse_size(text: &str) -> Result<u64, String> {
+    sluice_io::buffer::parse_byte_size(text)
+        .ok_or_else(|| format!("invalid size {text:?}; expected bytes, e.g. 1048576 or 64MiB"))
+}
+
+fn serve(data_dir: &Path, api: &config::ApiConfig, config: Option<&Path>) -> Result<()> {
     let started = std::time::Instant::now();
+    let listen = api.address;
+    let options = api.server_options()?;
     let config = config.map(store_config).transpose()?.unwrap_or_default();
     let store = open_shared(data_dir, &config)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
@@ -530,7 +582,11 @@ fn serve(data_dir: &Path, listen: std::net::SocketAddr, config: Option<&Path>) -
                 tracing::info!("shutting down");
                 let _ = stop.send(true);
             });
-            sluice_server::serve(sluice_server::Api::store(store), listener, shutdown).await;
+            let api = sluice_server::Api {
+                options,
+                ..sluice_server::Api::store(store)
+            };
+            sluice_server::serve(api, listener, shutdown).await;
             Ok(())
         })
 }

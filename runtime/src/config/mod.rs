@@ -215,12 +215,104 @@ pub struct Pipeline {
     pub acknowledgements: bool,
 }
 
-/// `[api]`: where `/metrics` and `/health` are served.
+/// `[api]`: where `/metrics`, `/health` and (with a `store` sink) the
+/// query API are served, and how they are secured. Paths are relative to
+/// the pipeline file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     /// e.g. `127.0.0.1:9598`.
     pub address: std::net::SocketAddr,
+    /// A PEM certificate chain: the listener speaks HTTPS (with `tls_key`).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// A token file (`[[tokens]]`, see `sluice_server::auth`): every
+    /// endpoint but `/health` and `/ready` then needs a token.
+    #[serde(default)]
+    pub auth: Option<PathBuf>,
+    /// The largest request body, e.g. `"64MiB"` (the default).
+    #[serde(default, deserialize_with = "api_size")]
+    pub max_body: Option<u64>,
+    /// The longest deadline a search may ask for, e.g. `"60s"` (the default).
+    #[serde(default, deserialize_with = "api_duration")]
+    pub max_search_timeout: Option<std::time::Duration>,
+    /// The most rows a search may examine (default 1000000000).
+    #[serde(default)]
+    pub max_scan_budget: Option<u64>,
+}
+
+impl ApiConfig {
+    /// The server options these settings give, loading the token file and
+    /// the certificate (whose errors name the file).
+    pub fn server_options(&self) -> Result<sluice_server::ServerOptions, ApiSetupError> {
+        let mut options = sluice_server::ServerOptions::default();
+        if let Some(max) = self.max_body {
+            options.max_body_bytes = usize::try_from(max).unwrap_or(usize::MAX);
+        }
+        if let Some(max) = self.max_search_timeout {
+            options.max_timeout = max;
+            options.default_timeout = options.default_timeout.min(max);
+        }
+        if let Some(max) = self.max_scan_budget {
+            options.max_scan_budget = max;
+            options.default_scan_budget = options.default_scan_budget.min(max);
+        }
+        if let Some(file) = &self.auth {
+            options.auth = Some(std::sync::Arc::new(sluice_server::Auth::load(file)?));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => options.tls = Some(sluice_server::Tls::load(cert, key)?),
+            (None, None) => {}
+            _ => return Err(ApiSetupError::HalfTls),
+        }
+        Ok(options)
+    }
+}
+
+/// Why an `[api]` (or `sluice serve`) cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiSetupError {
+    #[error(transparent)]
+    Auth(#[from] sluice_server::AuthError),
+    #[error(transparent)]
+    Tls(#[from] sluice_server::TlsError),
+    #[error("TLS needs both a certificate and a key (tls_cert and tls_key, or --tls-cert and --tls-key)")]
+    HalfTls,
+}
+
+fn api_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Number(u64),
+        Text(String),
+    }
+    match <Size as serde::Deserialize>::deserialize(d)? {
+        Size::Number(n) => Ok(Some(n)),
+        Size::Text(text) => sluice_io::buffer::parse_byte_size(&text)
+            .map(Some)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid size {text:?}; expected bytes, e.g. 1048576 or \"64MiB\""
+                ))
+            }),
+    }
+}
+
+fn api_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    sluice_io::sinks::store::parse_duration(&text)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}; expected e.g. \"30s\" or \"2m\""
+            ))
+        })
 }
 
 impl Pipeline {

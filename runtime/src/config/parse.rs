@@ -72,7 +72,24 @@ pub fn parse(
                     sinks.push(cx.sink(name, stage)?);
                 }
             }
-            "api" => api = Some(cx.deserialize("api", value)?),
+            "api" => {
+                let span = value.span();
+                let mut config: super::ApiConfig = cx.deserialize("api", value)?;
+                if config.tls_cert.is_some() != config.tls_key.is_some() {
+                    return Err(cx.error_at(
+                        span,
+                        Some("api".into()),
+                        "TLS needs both `tls_cert` and `tls_key`",
+                    ));
+                }
+                for path in [&mut config.tls_cert, &mut config.tls_key, &mut config.auth]
+                    .into_iter()
+                    .flatten()
+                {
+                    *path = base_dir.join(&*path);
+                }
+                api = Some(config);
+            }
             "store" => store = cx.deserialize("store", value)?,
             "acknowledgements" => acknowledgements = cx.deserialize("acknowledgements", value)?,
             "tests" => {
@@ -688,6 +705,49 @@ mod tests {
             (buffer.max_size, buffer.when_full),
             (2 << 30, WhenFull::DropByLevel)
         );
+    }
+
+    #[test]
+    fn api_security_keys_are_checked_and_paths_follow_the_file() {
+        let api = |keys: &str| {
+            format!("[sources.in]\ntype = \"stdin\"\n[sinks.out]\ninputs = [\"in\"]\ntype = \"blackhole\"\n[api]\naddress = \"127.0.0.1:9598\"\n{keys}\n")
+        };
+        let p = parse(
+            Path::new("/etc/sluice/p.toml"),
+            &api("auth = \"tokens.toml\"\ntls_cert = \"tls/c.pem\"\ntls_key = \"/k.pem\"\nmax_body = \"8MiB\"\nmax_search_timeout = \"30s\"\nmax_scan_budget = 1000"),
+            None,
+        )
+        .unwrap();
+        let a = p.api.unwrap();
+        assert_eq!(
+            a.auth.as_deref(),
+            Some(Path::new("/etc/sluice/tokens.toml"))
+        );
+        assert_eq!(
+            a.tls_cert.as_deref(),
+            Some(Path::new("/etc/sluice/tls/c.pem"))
+        );
+        assert_eq!(a.tls_key.as_deref(), Some(Path::new("/k.pem")));
+        assert_eq!(a.max_body, Some(8 << 20));
+        assert_eq!(a.max_search_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(a.max_scan_budget, Some(1000));
+        let e = err(&api("tls_cert = \"c.pem\""));
+        assert!(
+            e.to_string().contains("both `tls_cert` and `tls_key`"),
+            "{e}"
+        );
+        let e = err(&api("max_body = \"lots\""));
+        assert_eq!(e.location.as_ref().unwrap().line, 8, "{e}");
+        assert!(e.to_string().contains("invalid size \"lots\""), "{e}");
+        let e = err(&api("max_search_timeout = \"soon\""));
+        assert!(e.to_string().contains("invalid duration"), "{e}");
+        // A token file that does not exist is named when the API starts.
+        let a = parse(Path::new("/x/p.toml"), &api("auth = \"none.toml\""), None)
+            .unwrap()
+            .api
+            .unwrap();
+        let e = a.server_options().unwrap_err();
+        assert!(e.to_string().contains("/x/none.toml"), "{e}");
     }
 
     #[test]

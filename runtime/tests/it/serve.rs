@@ -642,3 +642,133 @@ fn ndjson(port: u16, body: &str) {
     .unwrap();
     assert_eq!(status, 200, "{reply}");
 }
+
+/// `sluice serve --auth F --tls-cert F --tls-key F` as a user runs it, with
+/// curl as the client: HTTPS only, tokens required, scopes and indexes
+/// enforced; and a bad certificate stops it at start, naming the file.
+#[test]
+fn serve_with_tls_and_tokens_enforces_them() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "curl is missing"
+        );
+        eprintln!("NOTICE: curl is not installed; skipping the TLS serve test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    std::fs::write(
+        &tokens,
+        r#"
+[[tokens]]
+name = "shipper"
+token = "shipper-token-0123456789"
+scopes = ["ingest"]
+indexes = ["app-*"]
+
+[[tokens]]
+name = "reader"
+token = "reader-token-0123456789"
+scopes = ["read"]
+"#,
+    )
+    .unwrap();
+    let port = free_port();
+    let mut child = sluice()
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("store"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--auth")
+        .arg(&tokens)
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = |path: &str| format!("https://localhost:{port}{path}");
+    // The status and body of one curl call trusting only our certificate.
+    let curl = |args: &[&str]| -> (u16, String) {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--cacert"])
+            .arg(&cert)
+            .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+            .args(["-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while curl(&[url("/health").as_str()]).0 != 200 {
+        assert!(Instant::now() < deadline, "no /health over https");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Plain HTTP gets no answer from the TLS listener.
+    assert!(request(port, "GET", "/health", b"").is_none_or(|(status, _)| status != 200));
+    let ingest = |token: &str, index: &str| {
+        curl(&[
+            "-H",
+            format!("Authorization: Bearer {token}").as_str(),
+            "-H",
+            "Content-Type: text/plain",
+            "--data-binary",
+            "one line\nanother line\n",
+            url(&format!("/api/v1/ingest?index={index}")).as_str(),
+        ])
+    };
+    let (status, body) = curl(&[
+        "-XPOST",
+        "--data-binary",
+        "x",
+        url("/api/v1/ingest?index=app-a").as_str(),
+    ]);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(ingest("reader-token-0123456789", "app-a").0, 403);
+    let (status, body) = ingest("shipper-token-0123456789", "other");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("\"index\":\"other\""), "{body}");
+    let (status, body) = ingest("shipper-token-0123456789", "app-a");
+    assert_eq!(status, 200, "{body}");
+    // Basic with the token as the password, as Filebeat sends it.
+    let (status, body) = curl(&[
+        "-u",
+        "reader:reader-token-0123456789",
+        url("/api/v1/search?index=app-a&q=line").as_str(),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    let reply: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["total"], 2, "{body}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A key that is not PEM stops `serve` before it listens, naming the file.
+    let bad = dir.path().join("bad.key");
+    std::fs::write(&bad, "not a key\n").unwrap();
+    let out = sluice()
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("store"))
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.key"), "{stderr}");
+}
