@@ -386,8 +386,14 @@ async fn run_built(built: Vec<BuiltPipeline>, reload: Reload) -> Result<()> {
     let admin: Arc<dyn sluice_server::Admin> =
         Arc::new(RuntimeAdmin::new(statuses.clone(), reload.engine.clone()));
     let (api_stop, api_shutdown) = watch::channel(false);
-    // Pipelines sharing an address must secure it the same way.
-    let mut apis: Vec<(&config::ApiConfig, &Path, Option<(PathBuf, StoreConfig)>)> = Vec::new();
+    // Pipelines sharing an address must secure it the same way. Per address: its `[api]`,
+    // the file that gave it, and the store it serves.
+    type Listener<'p> = (
+        &'p config::ApiConfig,
+        &'p Path,
+        Option<(PathBuf, StoreConfig)>,
+    );
+    let mut apis: Vec<Listener> = Vec::new();
     for pipeline in built.iter().map(BuiltPipeline::pipeline) {
         let Some(api) = &pipeline.api else { continue };
         let store = pipeline
