@@ -448,6 +448,12 @@ async fn dispatch(
             );
             return response;
         }
+        (&Method::GET, "/metrics") => Err(Failure {
+            status: StatusCode::NOT_FOUND,
+            message: "this process has no pipeline metrics (`sluice serve` runs no pipelines)"
+                .into(),
+            column: None,
+        }),
         (&Method::POST, "/api/v1/ingest") => ingest(req, &query, shared).await,
         (&Method::POST, "/loki/api/v1/push") => match loki_push(req, &query, shared).await {
             Ok(()) => {

@@ -610,3 +610,40 @@ fn indexes_readiness_and_admin_without_pipelines() {
     assert_eq!(status, 404, "{reply}");
     assert_eq!(request(s.addr, "GET", "/api/v1/plugins", "", b"").0, 404);
 }
+
+/// Every route of the OpenAPI document is served: none answers "no such endpoint" or 405.
+#[test]
+fn every_documented_route_is_served() {
+    let s = start(ServerOptions::default());
+    ingest_app_events(&s, 3);
+    let doc: Json = serde_json::from_str(sluice_server::OPENAPI).unwrap();
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{index}", "app")
+            .replace("{id}", "1")
+            .replace("{name}", "x");
+        let target = if concrete.starts_with("/api/v1/") {
+            format!("{concrete}?index=app")
+        } else {
+            concrete
+        };
+        for method in ops.as_object().unwrap().keys() {
+            let method = method.to_ascii_uppercase();
+            let (status, body) = request(s.addr, &method, &target, "application/json", b"{}");
+            assert_ne!(status, 405, "{method} {target}: {body}");
+            let error = body["error"].to_string();
+            assert!(
+                !error.contains("no such endpoint"),
+                "{method} {target}: {status} {body}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, sluice_server::ROUTES.len());
+    // And what is not documented is not served.
+    let (status, body) = request(s.addr, "GET", "/api/v2/search", "", b"");
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = request(s.addr, "DELETE", "/api/v1/search", "", b"");
+    assert_eq!(status, 405);
+}
