@@ -3,56 +3,12 @@
 //! errors point at the query column.
 
 use serde_json::Value as Json;
-use sluice_server::{serve, Api, ServerOptions};
-use sluice_store::{Store, StoreOptions};
+mod common;
+
+use common::{encode, ensure_tool, start, Server};
+use sluice_server::ServerOptions;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::Arc;
-
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    runtime: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-}
-
-fn start(options: ServerOptions) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    runtime.spawn(serve(
-        Api {
-            store: Some(store),
-            metrics: None,
-            admin: None,
-            options,
-        },
-        listener,
-        shutdown,
-    ));
-    Server {
-        addr,
-        stop,
-        runtime,
-        _dir: dir,
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        let _ = &self.runtime;
-    }
-}
 
 /// One HTTP/1.1 request; the status and the body as JSON.
 fn request(
@@ -76,15 +32,6 @@ fn request(
     let status = text[9..12].parse().unwrap();
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, serde_json::from_str(body).unwrap_or(Json::Null))
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn search(s: &Server, index: &str, q: &str, extra: &str) -> (u16, Json) {
@@ -121,7 +68,7 @@ fn has_phrase(line: &str, phrase: &str) -> bool {
 
 #[test]
 fn totals_match_the_ground_truth_on_loghub_lines() {
-    let s = start(ServerOptions::default());
+    let s = start();
     let mut all = std::collections::HashMap::new();
     for system in ["Apache", "OpenSSH", "Linux"] {
         let lines = lines(system);
@@ -214,7 +161,7 @@ fn totals_match_the_ground_truth_on_loghub_lines() {
 
 #[test]
 fn errors_name_what_is_wrong() {
-    let s = start(ServerOptions {
+    let s = common::start_with(|_| ServerOptions {
         max_body_bytes: 1024,
         ..ServerOptions::default()
     });
@@ -254,7 +201,7 @@ fn errors_name_what_is_wrong() {
 
 #[test]
 fn context_gives_the_lines_around_a_hit_from_the_same_source() {
-    let s = start(ServerOptions::default());
+    let s = start();
     let body: String = (0..50)
         .map(|i| format!("{{\"message\":\"line {i}\",\"source\":\"a.log\",\"timestamp\":\"2024-05-01T00:00:{:02}Z\"}}\n", i % 60))
         .collect();
@@ -297,7 +244,7 @@ fn context_gives_the_lines_around_a_hit_from_the_same_source() {
 /// errors in Elasticsearch's shape, `@timestamp` as the event time.
 #[test]
 fn elasticsearch_bulk_answers_per_item_in_order() {
-    let s = start(ServerOptions::default());
+    let s = start();
     let (status, info) = request(s.addr, "GET", "/", "", b"");
     assert_eq!(
         (status, info["tagline"].as_str()),
@@ -447,21 +394,7 @@ fn ingest_app_events(s: &Server, n: usize) {
 /// Runs the pinned tool's python on `script`; `None` (skipped) only when the tool cannot
 /// be installed outside CI.
 fn python(tool: &str, script: &str, args: &[&str]) -> Option<String> {
-    let ensure = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ensure-tool");
-    let found = std::process::Command::new(&ensure)
-        .arg(tool)
-        .output()
-        .unwrap();
-    if !found.status.success() {
-        let why = String::from_utf8_lossy(&found.stderr);
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required on CI: {why}"
-        );
-        eprintln!("SKIPPED: {tool} unavailable: {why}");
-        return None;
-    }
-    let python = String::from_utf8(found.stdout).unwrap().trim().to_owned();
+    let python = ensure_tool(tool)?;
     let out = std::process::Command::new(python)
         .arg("-c")
         .arg(script)
@@ -478,7 +411,7 @@ fn python(tool: &str, script: &str, args: &[&str]) -> Option<String> {
 
 #[test]
 fn arrow_stream_reads_into_pandas() {
-    let s = start(ServerOptions::default());
+    let s = start();
     ingest_app_events(&s, 30);
     let script = r#"
 import json, sys, urllib.request
@@ -526,7 +459,7 @@ print(json.dumps({
 
 #[test]
 fn fields_lists_types_and_top_values() {
-    let s = start(ServerOptions::default());
+    let s = start();
     ingest_app_events(&s, 40);
     let (status, reply) = request(s.addr, "GET", "/api/v1/fields?index=app", "", b"");
     assert_eq!(status, 200, "{reply}");
@@ -564,7 +497,7 @@ fn fields_lists_types_and_top_values() {
 
 #[test]
 fn post_search_takes_json_and_form_bodies_and_projects_fields() {
-    let s = start(ServerOptions::default());
+    let s = start();
     ingest_app_events(&s, 12);
     let (status, by_json) = request(
         s.addr,
@@ -597,7 +530,7 @@ fn post_search_takes_json_and_form_bodies_and_projects_fields() {
 
 #[test]
 fn indexes_readiness_and_admin_without_pipelines() {
-    let s = start(ServerOptions::default());
+    let s = start();
     ingest_app_events(&s, 5);
     let (status, reply) = request(s.addr, "GET", "/api/v1/indexes", "", b"");
     assert_eq!(status, 200);
@@ -614,7 +547,7 @@ fn indexes_readiness_and_admin_without_pipelines() {
 /// Every route of the OpenAPI document is served: none answers "no such endpoint" or 405.
 #[test]
 fn every_documented_route_is_served() {
-    let s = start(ServerOptions::default());
+    let s = start();
     ingest_app_events(&s, 3);
     let doc: Json = serde_json::from_str(sluice_server::OPENAPI).unwrap();
     let mut checked = 0;

@@ -5,74 +5,11 @@
 //! attributes, scope, trace context and time.
 
 use serde_json::Value as Json;
-use sluice_server::{serve, Api};
-use sluice_store::{Store, StoreOptions};
+mod common;
+
+use common::{ensure_tool, start, Server};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    _runtime: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
-
-fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    runtime.spawn(serve(Api::store(store), listener, shutdown));
-    Server {
-        addr,
-        stop,
-        _runtime: runtime,
-        _dir: dir,
-    }
-}
-
-/// `scripts/ensure-tool name`: the tool's path, or `None` (after a loud
-/// notice) when it cannot be provisioned outside CI. Under `CI=true` that
-/// fails the test instead.
-fn ensure_tool(name: &str) -> Option<PathBuf> {
-    let output = std::process::Command::new(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ensure-tool"),
-    )
-    .arg(name)
-    .stderr(std::process::Stdio::piped())
-    .output()
-    .expect("runs scripts/ensure-tool");
-    if output.status.success() {
-        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        return Some(PathBuf::from(path));
-    }
-    let why = format!(
-        "cannot provision `{name}` with scripts/ensure-tool:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
-    }
-    let _ = std::io::stderr().write_fmt(format_args!(
-        "\n!!!!!!!! SKIPPED: {why}!!!!!!!! (under CI=true this fails)\n"
-    ));
-    None
-}
+use std::path::Path;
 
 /// One HTTP/1.1 request; the status, the content type and the body.
 fn request(

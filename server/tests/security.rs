@@ -5,8 +5,10 @@
 
 use base64::Engine;
 use serde_json::Value as Json;
-use sluice_server::{serve, Api, Auth, ServerOptions, Tls, TlsError};
-use sluice_store::{Store, StoreOptions};
+mod common;
+
+use common::{start_with, Server};
+use sluice_server::{Auth, ServerOptions, Tls, TlsError};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -56,56 +58,8 @@ max_concurrency = 1
     path
 }
 
-struct Server {
-    addr: SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    runtime: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        let _ = &self.runtime;
-    }
-}
-
-/// A server whose options come from `options(dir)` (the store's directory,
-/// where a test may put files).
-fn start(options: impl FnOnce(&Path) -> ServerOptions) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let options = options(dir.path());
-    let store = Arc::new(Store::open(dir.path().join("store"), StoreOptions::default()).unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    runtime.spawn(serve(
-        Api {
-            store: Some(store),
-            metrics: None,
-            admin: None,
-            options,
-        },
-        listener,
-        shutdown,
-    ));
-    Server {
-        addr,
-        stop,
-        runtime,
-        _dir: dir,
-    }
-}
-
 fn secured() -> Server {
-    start(|dir| ServerOptions {
+    start_with(|dir| ServerOptions {
         auth: Some(Arc::new(Auth::load(&token_file(dir)).unwrap())),
         ..ServerOptions::default()
     })
@@ -452,7 +406,7 @@ fn requests_over_a_tokens_concurrency_limit_get_429() {
 
 #[test]
 fn big_bodies_get_413_on_every_ingest_path() {
-    let s = start(|dir| ServerOptions {
+    let s = start_with(|dir| ServerOptions {
         max_body_bytes: 1024,
         auth: Some(Arc::new(Auth::load(&token_file(dir)).unwrap())),
         ..ServerOptions::default()
@@ -495,7 +449,7 @@ fn big_bodies_get_413_on_every_ingest_path() {
 #[test]
 fn a_search_cannot_ask_past_the_deadline_and_budget_caps() {
     let capped = |timeout: u64, budget: u64| {
-        start(move |_| ServerOptions {
+        start_with(move |_| ServerOptions {
             max_timeout: Duration::from_millis(timeout),
             max_scan_budget: budget,
             ..ServerOptions::default()
@@ -580,7 +534,7 @@ fn https(addr: SocketAddr, ca: &[u8], request: String) -> std::io::Result<String
 #[test]
 fn tls_serves_https_with_tokens_and_refuses_plain_http() {
     let mut ca = Vec::new();
-    let s = start(|dir| {
+    let s = start_with(|dir| {
         let (cert, key, der) = self_signed(dir, "server");
         ca = der;
         ServerOptions {

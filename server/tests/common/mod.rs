@@ -1,0 +1,98 @@
+//! What the server's integration tests share: an in-process server over a fresh store, and
+//! provisioning the real clients they drive.
+#![allow(dead_code)] // Each test file uses its own part.
+
+use sluice_server::{serve, Api, ServerOptions};
+use sluice_store::{Store, StoreOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A server on its own 2-thread runtime; stopped when dropped.
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub store: Arc<Store>,
+    stop: tokio::sync::watch::Sender<bool>,
+    pub runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// A server with default options.
+pub fn start() -> Server {
+    start_with(|_| ServerOptions::default())
+}
+
+/// A server whose options come from `options(dir)` (a directory the test may put files in;
+/// the store is in `dir/store`).
+pub fn start_with(options: impl FnOnce(&Path) -> ServerOptions) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let options = options(dir.path());
+    let store = Arc::new(Store::open(dir.path().join("store"), StoreOptions::default()).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let api = Api {
+        store: Some(store.clone()),
+        metrics: None,
+        admin: None,
+        options,
+    };
+    runtime.spawn(serve(api, listener, shutdown));
+    Server {
+        addr,
+        store,
+        stop,
+        runtime,
+        _dir: dir,
+    }
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `scripts/ensure-tool name`: the tool's path, or `None` (after a loud notice) when it
+/// cannot be provisioned outside CI. Under `CI=true` that fails the test instead.
+pub fn ensure_tool(name: &str) -> Option<PathBuf> {
+    let output = std::process::Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ensure-tool"),
+    )
+    .arg(name)
+    .stderr(std::process::Stdio::piped())
+    .output()
+    .expect("runs scripts/ensure-tool");
+    if output.status.success() {
+        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        return Some(PathBuf::from(path));
+    }
+    let why = format!(
+        "cannot provision `{name}` with scripts/ensure-tool:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}");
+    }
+    let _ = std::io::stderr().write_fmt(format_args!(
+        "\n!!!!!!!! SKIPPED: {why}!!!!!!!! (under CI=true this fails)\n"
+    ));
+    None
+}
