@@ -7,7 +7,6 @@ mod common;
 
 use common::{encode, ensure_tool, start, Server};
 use sluice_server::ServerOptions;
-use std::io::{Read, Write};
 use std::path::Path;
 
 /// One HTTP/1.1 request; the status and the body as JSON.
@@ -18,20 +17,8 @@ fn request(
     content_type: &str,
     body: &[u8],
 ) -> (u16, Json) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    let _ = stream.write_all(body);
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response);
-    let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Json::Null))
+    let (status, _, body) = common::request(addr, method, target, content_type, body);
+    (status, serde_json::from_slice(&body).unwrap_or(Json::Null))
 }
 
 fn search(s: &Server, index: &str, q: &str, extra: &str) -> (u16, Json) {

@@ -7,50 +7,8 @@
 use serde_json::Value as Json;
 mod common;
 
-use common::{ensure_tool, start, Server};
-use std::io::{Read, Write};
+use common::{encode, ensure_tool, request, start, Server};
 use std::path::Path;
-
-/// One HTTP/1.1 request; the status, the content type and the body.
-fn request(
-    addr: std::net::SocketAddr,
-    method: &str,
-    target: &str,
-    content_type: &str,
-    body: &[u8],
-) -> (u16, String, Vec<u8>) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    let _ = stream.write_all(body);
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&response[..split]).to_lowercase();
-    let status = head[9..12].parse().unwrap();
-    let content_type = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-type: "))
-        .unwrap_or("")
-        .to_owned();
-    (status, content_type, response[split + 4..].to_vec())
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 fn search(s: &Server, index: &str, q: &str, limit: usize) -> Json {
     let target = format!(

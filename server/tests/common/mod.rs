@@ -60,6 +60,39 @@ pub fn start_with(options: impl FnOnce(&Path) -> ServerOptions) -> Server {
     }
 }
 
+/// One HTTP/1.1 request; the status, the content type (lower case) and the body.
+pub fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..split]).to_lowercase();
+    let status = head[9..12].parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or("")
+        .to_owned();
+    (status, content_type, response[split + 4..].to_vec())
+}
+
 /// Percent-encodes a query-string value.
 pub fn encode(text: &str) -> String {
     text.bytes()
