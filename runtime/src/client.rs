@@ -55,19 +55,47 @@ impl Server {
         })
     }
 
+    fn unreachable(&self, message: impl ToString) -> ClientError {
+        ClientError::Connect {
+            server: self.url.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    async fn connect(&self) -> Result<tokio::net::TcpStream, ClientError> {
+        let stream = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        stream.set_nodelay(true).map_err(|e| self.unreachable(e))?;
+        Ok(stream)
+    }
+
+    /// A non-2xx answer as an error with the server's own message (and the query column,
+    /// when it points at one).
+    fn refused(&self, status: u16, body: &[u8]) -> ClientError {
+        let message = serde_json::from_slice::<Json>(body)
+            .ok()
+            .and_then(|json| {
+                let error = json["error"].as_str()?.to_owned();
+                Some(match json["column"].as_u64() {
+                    Some(column) => format!("{error} (at column {column})"),
+                    None => error,
+                })
+            })
+            .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+        ClientError::Status {
+            server: self.url.clone(),
+            status,
+            message,
+        }
+    }
+
     /// `GET target`, answered with JSON; a non-2xx answer is an error carrying the
     /// server's own message (and the query column, when it points at one).
     pub async fn get_json(&self, target: &str) -> Result<Json, ClientError> {
-        let connect = |message: String| ClientError::Connect {
-            server: self.url.clone(),
-            message,
-        };
-        let stream = tokio::net::TcpStream::connect(&self.authority)
+        let (mut sender, connection) = http1::handshake(TokioIo::new(self.connect().await?))
             .await
-            .map_err(|e| connect(e.to_string()))?;
-        let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| connect(e.to_string()))?;
+            .map_err(|e| self.unreachable(e))?;
         tokio::spawn(connection);
         let mut request = hyper::Request::get(target)
             .header("host", &self.authority)
@@ -77,35 +105,22 @@ impl Server {
         }
         let request = request
             .body(Full::new(Bytes::new()))
-            .map_err(|e| connect(e.to_string()))?;
+            .map_err(|e| self.unreachable(e))?;
         let response = sender
             .send_request(request)
             .await
-            .map_err(|e| connect(e.to_string()))?;
+            .map_err(|e| self.unreachable(e))?;
         let status = response.status();
         let body = response
             .into_body()
             .collect()
             .await
-            .map_err(|e| connect(e.to_string()))?
+            .map_err(|e| self.unreachable(e))?
             .to_bytes();
-        let json: Result<Json, _> = serde_json::from_slice(&body);
         if !status.is_success() {
-            let message = match &json {
-                Ok(json) => match (json["error"].as_str(), json["column"].as_u64()) {
-                    (Some(error), Some(column)) => format!("{error} (at column {column})"),
-                    (Some(error), None) => error.to_owned(),
-                    _ => json.to_string(),
-                },
-                Err(_) => String::from_utf8_lossy(&body).into_owned(),
-            };
-            return Err(ClientError::Status {
-                server: self.url.clone(),
-                status: status.as_u16(),
-                message,
-            });
+            return Err(self.refused(status.as_u16(), &body));
         }
-        json.map_err(|e| ClientError::NotJson {
+        serde_json::from_slice(&body).map_err(|e| ClientError::NotJson {
             server: self.url.clone(),
             message: e.to_string(),
         })
@@ -133,51 +148,27 @@ impl Server {
         use futures::StreamExt;
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         use tokio_tungstenite::tungstenite::Message;
-        let connect = |message: String| ClientError::Connect {
-            server: self.url.clone(),
-            message,
-        };
-        let stream = tokio::net::TcpStream::connect(&self.authority)
-            .await
-            .map_err(|e| connect(e.to_string()))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| connect(e.to_string()))?;
+        let stream = self.connect().await?;
         let mut request = format!("ws://{}{target}", self.authority)
             .into_client_request()
-            .map_err(|e| connect(e.to_string()))?;
+            .map_err(|e| self.unreachable(e))?;
         if let Some(token) = &self.token {
             let value = format!("Bearer {token}")
                 .parse()
-                .map_err(|_| connect("the token is not a valid header value".into()))?;
+                .map_err(|_| self.unreachable("the token is not a valid header value"))?;
             request.headers_mut().insert("authorization", value);
         }
         let (mut socket, _) = match tokio_tungstenite::client_async(request, stream).await {
             Ok(opened) => opened,
+            // The server refused before the upgrade, with its usual JSON error.
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                // The server refused before the upgrade, with its usual JSON error.
-                let status = response.status().as_u16();
                 let body = response.body().clone().unwrap_or_default();
-                let message = serde_json::from_slice::<Json>(&body)
-                    .ok()
-                    .and_then(|json| {
-                        let error = json["error"].as_str()?.to_owned();
-                        Some(match json["column"].as_u64() {
-                            Some(column) => format!("{error} (at column {column})"),
-                            None => error,
-                        })
-                    })
-                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-                return Err(ClientError::Status {
-                    server: self.url.clone(),
-                    status,
-                    message,
-                });
+                return Err(self.refused(response.status().as_u16(), &body));
             }
-            Err(e) => return Err(connect(e.to_string())),
+            Err(e) => return Err(self.unreachable(e)),
         };
         while let Some(message) = socket.next().await {
-            let text = match message.map_err(|e| connect(e.to_string()))? {
+            let text = match message.map_err(|e| self.unreachable(e))? {
                 Message::Text(text) => text,
                 Message::Close(_) => break,
                 _ => continue,

@@ -629,8 +629,35 @@ fn search(
     limit: usize,
     output: Output,
 ) -> Result<()> {
-    use sluice::client::{encode, render, Server};
-    let server = Server::parse(&server.server, server.token.clone())?;
+    use sluice::client::{encode, render};
+    with_server(server, index, |server, index| async move {
+        let mut target = format!(
+            "/api/v1/search?index={}&q={}&limit={limit}",
+            encode(&index),
+            encode(query)
+        );
+        for (key, value) in [("from", &from), ("to", &to)] {
+            if let Some(value) = value {
+                target.push_str(&format!("&{key}={}", encode(value)));
+            }
+        }
+        let answer = server.get_json(&target).await?;
+        print!("{}", render(&answer, output, stdout_colour()));
+        if output == Output::Table && answer["partial"] == true {
+            eprintln!("(partial: the search stopped at its deadline or scan budget)");
+        }
+        Ok(())
+    })
+}
+
+/// Runs `f` with the server of `args` and the index to use (the given one, or the server's
+/// only index) on a small runtime of its own.
+fn with_server<F, Fut>(args: &ServerArgs, index: Option<String>, f: F) -> Result<()>
+where
+    F: FnOnce(sluice::client::Server, String) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let server = sluice::client::Server::parse(&args.server, args.token.clone())?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
@@ -639,25 +666,13 @@ fn search(
                 Some(index) => index,
                 None => only_index(&server).await?,
             };
-            let mut target = format!(
-                "/api/v1/search?index={}&q={}&limit={limit}",
-                encode(&index),
-                encode(query)
-            );
-            for (key, value) in [("from", &from), ("to", &to)] {
-                if let Some(value) = value {
-                    target.push_str(&format!("&{key}={}", encode(value)));
-                }
-            }
-            let answer = server.get_json(&target).await?;
-            let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none();
-            print!("{}", render(&answer, output, colour));
-            if output == Output::Table && answer["partial"] == true {
-                eprintln!("(partial: the search stopped at its deadline or scan budget)");
-            }
-            Ok(())
+            f(server, index).await
         })
+}
+
+/// Colour on a terminal, unless `NO_COLOR` is set.
+fn stdout_colour() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// `sluice tail`: prints matching events as the server sends them, until Ctrl-C.
@@ -669,9 +684,8 @@ fn tail(
     level: Option<String>,
     output: Output,
 ) -> Result<()> {
-    use sluice::client::{encode, Server, TailMessage};
+    use sluice::client::{encode, TailMessage};
     use std::io::Write;
-    let server = Server::parse(&server.server, server.token.clone())?;
     let mut clauses = vec![format!("({query})")];
     if let Some(service) = service {
         clauses.push(format!("service:\"{}\"", service.replace('"', "\\\"")));
@@ -680,33 +694,24 @@ fn tail(
         clauses.push(format!("level:>={level}"));
     }
     let query = clauses.join(" AND ");
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
-        && std::env::var_os("NO_COLOR").is_none();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let index = match index {
-                Some(index) => index,
-                None => only_index(&server).await?,
-            };
-            let target = format!("/api/v1/tail?index={}&q={}", encode(&index), encode(&query));
-            let session = server.tail(&target, output, colour, |message| {
-                let mut stdout = std::io::stdout().lock();
-                match message {
-                    TailMessage::Events(text) => stdout.write_all(text.as_bytes()).is_ok(),
-                    TailMessage::Skipped(n) => {
-                        eprintln!("… the server skipped {n} events: this terminal read too slowly");
-                        true
-                    }
+    with_server(server, index, |server, index| async move {
+        let target = format!("/api/v1/tail?index={}&q={}", encode(&index), encode(&query));
+        let session = server.tail(&target, output, stdout_colour(), |message| {
+            let mut stdout = std::io::stdout().lock();
+            match message {
+                TailMessage::Events(text) => stdout.write_all(text.as_bytes()).is_ok(),
+                TailMessage::Skipped(n) => {
+                    eprintln!("… the server skipped {n} events: this terminal read too slowly");
+                    true
                 }
-            });
-            tokio::select! {
-                ended = session => ended?,
-                _ = tokio::signal::ctrl_c() => {}
             }
-            Ok(())
-        })
+        });
+        tokio::select! {
+            ended = session => ended?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(())
+    })
 }
 
 /// The server's only index, or an error listing them.

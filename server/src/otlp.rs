@@ -610,6 +610,25 @@ fn key_value(fields: &Fields<'_>, depth: usize) -> Result<(String, Any), String>
     Ok((key, value))
 }
 
+/// The `repeated values = 1` messages of `list` (an `ArrayValue` or a `KeyValueList`), each
+/// read by `item`.
+fn values_of<'a, T>(
+    list: &Fields<'a>,
+    message: &str,
+    mut item: impl FnMut(&Fields<'a>) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let mut out = Vec::new();
+    walk(&mut list.nested(list.data()), message, |n, f, at| {
+        if n == 1 {
+            out.push(item(
+                &list.nested(want_bytes(f, message, "values", n, at)?),
+            )?);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 fn any_value(fields: &Fields<'_>, depth: usize) -> Result<Any, String> {
     const M: &str = "AnyValue";
     if depth > MAX_DEPTH {
@@ -626,28 +645,16 @@ fn any_value(fields: &Fields<'_>, depth: usize) -> Result<Any, String> {
             3 => Any::Int(want_varint(f, M, "int_value", n, at)? as i64),
             4 => Any::Double(f64::from_bits(want_fixed64(f, M, "double_value", n, at)?)),
             5 => {
-                let bytes = want_bytes(f, M, "array_value", n, at)?;
-                let mut values = Vec::new();
-                walk(&mut fields.nested(bytes), "ArrayValue", |n, f, at| {
-                    if n == 1 {
-                        let item = want_bytes(f, "ArrayValue", "values", n, at)?;
-                        values.push(any_value(&fields.nested(item), depth + 1)?);
-                    }
-                    Ok(())
-                })?;
-                Any::Array(values)
+                let list = fields.nested(want_bytes(f, M, "array_value", n, at)?);
+                Any::Array(values_of(&list, "ArrayValue", |item| {
+                    any_value(item, depth + 1)
+                })?)
             }
             6 => {
-                let bytes = want_bytes(f, M, "kvlist_value", n, at)?;
-                let mut pairs = Vec::new();
-                walk(&mut fields.nested(bytes), "KeyValueList", |n, f, at| {
-                    if n == 1 {
-                        let kv = want_bytes(f, "KeyValueList", "values", n, at)?;
-                        pairs.push(key_value(&fields.nested(kv), depth + 1)?);
-                    }
-                    Ok(())
-                })?;
-                Any::KvList(pairs)
+                let list = fields.nested(want_bytes(f, M, "kvlist_value", n, at)?);
+                Any::KvList(values_of(&list, "KeyValueList", |kv| {
+                    key_value(kv, depth + 1)
+                })?)
             }
             7 => Any::Bytes(base64(want_bytes(f, M, "bytes_value", n, at)?)),
             _ => return Ok(()),
