@@ -1,15 +1,18 @@
 //! Sluice's native sources and sinks: the hot paths that are not plugins.
 //!
-//! Sources (`stdin`, `file`, `http`, `demo`) turn input into batches of
-//! [`Event`]s and send them into a bounded channel; sinks (`console`, `file`,
-//! `blackhole`) take batches out of one. Each component is one file with a
-//! serde `*Config` struct that denies unknown keys and an async `run`.
+//! Sources (`stdin`, `file`, `http`, `syslog`, `demo`, `sluice`) turn input
+//! into batches of [`Event`]s and send them into a bounded channel; sinks
+//! (`console`, `file`, `blackhole`, `store`, `sluice`) take batches out of
+//! one. Each component is one file with a serde `*Config` struct that denies
+//! unknown keys and an async `run`. [`forward`] is the edge → central
+//! protocol the `sluice` source and sink speak.
 //!
 //! This crate knows nothing about pipelines, TOML files or plugins; the
 //! `sluice` runtime wires these together.
 
 pub mod ack;
 pub mod buffer;
+pub mod forward;
 pub mod sinks;
 pub mod sources;
 

@@ -478,6 +478,7 @@ impl BuiltPipeline {
                 input,
                 counters,
                 shutdown: stopping.clone(),
+                data_dir: pipeline.data_dir.clone(),
             };
             let name = sink.name.clone();
             match sink.kind.clone() {
@@ -486,6 +487,9 @@ impl BuiltPipeline {
                 }),
                 SinkKind::File(c) => tasks.spawn(async move {
                     (name, sinks::file::run(c, ctx).await.map_err(Into::into))
+                }),
+                SinkKind::Sluice(c) => tasks.spawn(async move {
+                    (name, sinks::sluice::run(c, ctx).await.map_err(Into::into))
                 }),
                 SinkKind::Store(c) => {
                     let data_dir = pipeline.data_dir.clone();
@@ -610,6 +614,9 @@ impl BuiltPipeline {
                 }
                 SourceKind::Syslog(c) => {
                     tasks.spawn(async move { (name, run(sources::syslog::run(c, ctx).await)) })
+                }
+                SourceKind::Sluice(c) => {
+                    tasks.spawn(async move { (name, run(sources::sluice::run(c, ctx).await)) })
                 }
                 SourceKind::Demo(c) => {
                     tasks.spawn(async move { (name, run(sources::demo::run(c, ctx).await)) })

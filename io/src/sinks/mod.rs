@@ -6,6 +6,7 @@
 pub mod blackhole;
 pub mod console;
 pub mod file;
+pub mod sluice;
 pub mod store;
 
 use crate::Batch;
@@ -25,6 +26,9 @@ pub struct SinkContext {
     /// a failed write gives up then (failing the batch's acknowledgements,
     /// so its sources read the events again after a restart).
     pub shutdown: watch::Receiver<bool>,
+    /// The global `data_dir`, where a sink keeps its state (e.g. the
+    /// `sluice` sink's dead-letter file).
+    pub data_dir: PathBuf,
 }
 
 impl SinkContext {
@@ -68,9 +72,11 @@ impl SinkContext {
         failed
     }
 
-    /// Retries `attempt` with backoff (100 ms doubling to 5 s) until it
-    /// succeeds, logging each failure, or until the pipeline shuts down,
-    /// when the last error is returned.
+    /// Retries `attempt` with jittered exponential backoff (100 ms doubling
+    /// to 5 s, each wait drawn between half and all of that, so many
+    /// senders do not retry in step) until it succeeds, logging each
+    /// failure, or until the pipeline shuts down, when the last error is
+    /// returned.
     pub async fn retry<T, E: std::fmt::Display, F, Fut>(&self, mut attempt: F) -> Result<T, E>
     where
         F: FnMut() -> Fut,
@@ -83,17 +89,30 @@ impl SinkContext {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            tracing::warn!(sink = %self.name, %error, retry_in_ms = backoff.as_millis() as u64, "write failed; retrying");
+            let wait = jitter(backoff);
+            tracing::warn!(sink = %self.name, %error, retry_in_ms = wait.as_millis() as u64, "write failed; retrying");
             if *shutdown.borrow_and_update() {
                 return Err(error);
             }
             tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(wait) => {}
                 Ok(()) = shutdown.changed() => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
+}
+
+/// A duration drawn uniformly between half of `max` and `max`.
+pub fn jitter(max: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh `RandomState` is randomly keyed: random enough for spreading
+    // retries, without a random-number crate.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let half = max / 2;
+    half + Duration::from_nanos(random % (half.as_nanos() as u64 + 1))
 }
 
 /// A context for sink unit tests: the sender feeding it, and the context.
@@ -106,6 +125,7 @@ pub(crate) fn test_context(capacity: usize) -> (mpsc::Sender<Batch>, SinkContext
         input,
         counters: Default::default(),
         shutdown,
+        data_dir: std::env::temp_dir(),
     };
     (tx, ctx)
 }
@@ -131,6 +151,10 @@ pub enum SinkError {
         #[source]
         error: store::OpenError,
     },
+    #[error("sink {sink}: {message}")]
+    Config { sink: String, message: String },
+    #[error("sink {sink}: not delivered: {reason}")]
+    Undelivered { sink: String, reason: String },
     #[error("sink {sink}: {error}")]
     Batch {
         sink: String,

@@ -15,6 +15,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use sluice_event::packed::PackedBatch;
 use sluice_event::{event_from_json, message_from_bytes, names, Event};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -86,6 +87,22 @@ pub async fn run_with_listener(
     }
     let ctx = Arc::new(ctx);
     let config = Arc::new(config);
+    serve(listener, ctx.clone(), move |req| {
+        let (ctx, config) = (ctx.clone(), config.clone());
+        async move { handle(req, &config, &ctx).await }
+    })
+    .await;
+    Ok(())
+}
+
+/// The HTTP/1.1 accept loop of the sources that take requests: serves each
+/// connection with `handle` until `ctx` shuts down, then stops accepting,
+/// lets in-flight requests finish (for a while) and returns.
+pub(crate) async fn serve<H, F>(listener: TcpListener, ctx: Arc<SourceContext>, handle: H)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -101,9 +118,12 @@ pub async fn run_with_listener(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             _ = ctx.shutdown_signal() => break,
         };
-        let (ctx, config) = (ctx.clone(), config.clone());
+        let (ctx, handle) = (ctx.clone(), handle.clone());
         connections.spawn(async move {
-            let service = service_fn(|req| handle(req, &config, &ctx));
+            let service = service_fn(move |req| {
+                let answer = handle(req);
+                async move { Ok::<_, Infallible>(answer.await) }
+            });
             let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             let result = tokio::select! {
@@ -127,77 +147,100 @@ pub async fn run_with_listener(
     {
         tracing::warn!(source = %ctx.name, "requests still in flight at shutdown were cut off");
     }
-    Ok(())
 }
 
 async fn handle(
     req: Request<Incoming>,
     config: &HttpConfig,
     ctx: &SourceContext,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    if req.uri().path() != config.path {
-        return Ok(reply(StatusCode::NOT_FOUND, "no such path"));
-    }
-    if req.method() != Method::POST {
-        let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, "use POST");
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("POST"));
-        return Ok(response);
-    }
-    let too_large = || reply(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > config.max_body_bytes as u64) {
-        return Ok(too_large());
+) -> Response<Full<Bytes>> {
+    if let Err(refused) = check_route(&req, &config.path) {
+        return refused;
     }
     let ndjson = match config.decoding {
         Decoding::Lines => false,
         Decoding::Ndjson => true,
         Decoding::Auto => is_json(req.headers().get(CONTENT_TYPE)),
     };
-    let body = match Limited::new(req.into_body(), config.max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => return Ok(too_large()),
-        Err(error) => {
-            tracing::debug!(source = %ctx.name, %error, "cannot read request body");
-            return Ok(reply(StatusCode::BAD_REQUEST, "cannot read body"));
-        }
+    let body = match read_body(req, config.max_body_bytes, ctx).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let events = decode(&body, ndjson, &ctx.name);
-    let accepted = events.len();
-    // The answer waits until every sink holds the events durably.
+    let batches = events.chunks(MAX_BATCH).flat_map(super::pack).collect();
+    deliver(ctx, batches).await
+}
+
+/// Refuses (404, 405) a request that is not a `POST` to `path`.
+pub(crate) fn check_route(
+    req: &Request<Incoming>,
+    path: &str,
+) -> Result<(), Response<Full<Bytes>>> {
+    if req.uri().path() != path {
+        return Err(reply(StatusCode::NOT_FOUND, "no such path"));
+    }
+    if req.method() != Method::POST {
+        let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, "use POST");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return Err(response);
+    }
+    Ok(())
+}
+
+/// Reads a whole body of at most `max` bytes (413 past it, whether the
+/// length is declared or only found while reading).
+pub(crate) async fn read_body(
+    req: Request<Incoming>,
+    max: usize,
+    ctx: &SourceContext,
+) -> Result<Bytes, Response<Full<Bytes>>> {
+    let too_large = || reply(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
+        Err(error) => {
+            tracing::debug!(source = %ctx.name, %error, "cannot read request body");
+            Err(reply(StatusCode::BAD_REQUEST, "cannot read body"))
+        }
+    }
+}
+
+/// Sends a request's batches down the pipeline and answers once every sink
+/// holds them durably: `200 {"accepted":N}`, or 503 when they could not be
+/// delivered (the client sends them again).
+pub(crate) async fn deliver(
+    ctx: &SourceContext,
+    batches: Vec<PackedBatch>,
+) -> Response<Full<Bytes>> {
+    let accepted: usize = batches.iter().map(PackedBatch::len).sum();
     let (done, delivered) = tokio::sync::oneshot::channel();
     let acks = Acks::new(move |d| {
         let _ = done.send(d);
     });
-    let mut events = events.into_iter().peekable();
-    while events.peek().is_some() {
-        let batch: Events = events.by_ref().take(MAX_BATCH).collect();
-        if !ctx.send_acked(batch, acks.clone()).await {
-            return Ok(reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "pipeline is shutting down",
-            ));
+    for batch in batches {
+        if !ctx.send_packed(batch, acks.clone()).await {
+            return reply(StatusCode::SERVICE_UNAVAILABLE, "pipeline is shutting down");
         }
     }
     drop(acks);
     match delivered.await {
-        Ok(Delivery::Delivered) => {}
-        Ok(Delivery::Failed) | Err(_) => {
-            return Ok(reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the events could not be delivered; send them again",
-            ))
+        Ok(Delivery::Delivered) => {
+            json_response(StatusCode::OK, format!(r#"{{"accepted":{accepted}}}"#))
         }
+        Ok(Delivery::Failed) | Err(_) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the events could not be delivered; send them again",
+        ),
     }
-    let body = format!(r#"{{"accepted":{accepted}}}"#);
-    Ok(json_response(StatusCode::OK, body))
 }
 
 /// Whether a `Content-Type` names NDJSON or JSON, ignoring parameters.
@@ -243,7 +286,7 @@ fn json_event(line: &[u8], source_name: &str) -> Event {
     event
 }
 
-fn reply(status: StatusCode, error: &str) -> Response<Full<Bytes>> {
+pub(crate) fn reply(status: StatusCode, error: &str) -> Response<Full<Bytes>> {
     json_response(status, serde_json::json!({ "error": error }).to_string())
 }
 

@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod file;
 pub mod http;
+pub mod sluice;
 pub mod stdin;
 pub mod syslog;
 
@@ -49,20 +50,32 @@ impl SourceContext {
         if events.is_empty() {
             return true;
         }
+        for packed in pack(&events) {
+            if !self.send_packed(packed, acks.clone()).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends one packed batch with acknowledgements (see
+    /// [`SourceContext::send_acked`]); `false` when downstream has gone
+    /// away, and then the acknowledgements are failed.
+    pub async fn send_packed(&self, packed: PackedBatch, acks: Acks) -> bool {
+        if packed.is_empty() {
+            return true;
+        }
         let acks = if self.acknowledgements {
             acks
         } else {
             Acks::none()
         };
-        for packed in pack(&events) {
-            let n = packed.len();
-            if let Err(unsent) = self.out.send(Batch::new(packed, acks.clone())).await {
-                unsent.0.acks.fail();
-                acks.fail();
-                return false;
-            }
-            crate::StageCounters::add(&self.counters.events_out, n);
+        let n = packed.len();
+        if let Err(unsent) = self.out.send(Batch::new(packed, acks)).await {
+            unsent.0.acks.fail();
+            return false;
         }
+        crate::StageCounters::add(&self.counters.events_out, n);
         true
     }
 

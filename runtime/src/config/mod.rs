@@ -4,6 +4,7 @@
 //! line and the key. The runtime never touches TOML types: it gets the
 //! domain types below.
 
+mod env;
 mod graph;
 mod parse;
 
@@ -12,10 +13,11 @@ pub use parse::load;
 use crate::plugin::transform::{Grants, TransformLimits};
 use sluice_io::sinks::{
     blackhole::BlackholeConfig, console::ConsoleConfig, file::FileSinkConfig,
-    store::StoreSinkConfig,
+    sluice::SluiceSinkConfig, store::StoreSinkConfig,
 };
 use sluice_io::sources::{
-    demo::DemoConfig, file::FileConfig, http::HttpConfig, stdin::StdinConfig, syslog::SyslogConfig,
+    demo::DemoConfig, file::FileConfig, http::HttpConfig, sluice::SluiceSourceConfig,
+    stdin::StdinConfig, syslog::SyslogConfig,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -101,6 +103,8 @@ pub enum SourceKind {
     Http(HttpConfig),
     Syslog(SyslogConfig),
     Demo(DemoConfig),
+    /// The central end of the forward protocol.
+    Sluice(SluiceSourceConfig),
     /// Lines given in memory: what `sluice test` feeds in place of a source.
     /// Not a TOML `type`.
     Memory(Vec<String>),
@@ -151,6 +155,8 @@ pub enum SinkKind {
     File(FileSinkConfig),
     Blackhole(BlackholeConfig),
     Store(StoreSinkConfig),
+    /// Forwards to a central `sluice` source.
+    Sluice(SluiceSinkConfig),
     /// Keeps what arrives in memory: what `sluice test` puts in place of a
     /// sink. Not a TOML `type`.
     Capture(Captured),

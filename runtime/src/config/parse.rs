@@ -39,6 +39,7 @@ pub fn parse(
     text: &str,
     data_dir_override: Option<&Path>,
 ) -> Result<Pipeline, ConfigError> {
+    let text = &super::env::interpolate(path, text, |name| std::env::var(name).ok())?;
     let cx = Cx { path, text };
     let root = DeTable::parse(text).map_err(|e| cx.toml_error(None, &e))?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -313,20 +314,24 @@ impl<'a> Cx<'a> {
     }
 
     fn source(&self, name: String, mut stage: StageTable<'_>) -> Result<SourceStage, ConfigError> {
-        let (span, kind): (_, String) =
-            self.require(&mut stage, "type", "one of stdin, file, http, syslog, demo")?;
+        let (span, kind): (_, String) = self.require(
+            &mut stage,
+            "type",
+            "one of stdin, file, http, syslog, demo, sluice",
+        )?;
         let kind = match kind.as_str() {
             "stdin" => SourceKind::Stdin(self.rest(stage)?),
             "file" => SourceKind::File(self.rest(stage)?),
             "http" => SourceKind::Http(self.rest(stage)?),
             "syslog" => SourceKind::Syslog(self.rest(stage)?),
             "demo" => SourceKind::Demo(self.rest(stage)?),
+            "sluice" => SourceKind::Sluice(self.rest(stage)?),
             other => {
                 return Err(self.error_at(
                     span,
                     Some(format!("sources.{name}.type")),
                     format!(
-                        "unknown source type `{other}`; expected one of stdin, file, http, syslog, demo"
+                        "unknown source type `{other}`; expected one of stdin, file, http, syslog, demo, sluice"
                     ),
                 ))
             }
@@ -345,19 +350,23 @@ impl<'a> Cx<'a> {
             )),
             _ => None,
         };
-        let (span, kind): (_, String) =
-            self.require(&mut stage, "type", "one of console, file, store, blackhole")?;
+        let (span, kind): (_, String) = self.require(
+            &mut stage,
+            "type",
+            "one of console, file, store, blackhole, sluice",
+        )?;
         let kind = match kind.as_str() {
             "console" => SinkKind::Console(self.rest(stage)?),
             "file" => SinkKind::File(self.rest(stage)?),
             "blackhole" => SinkKind::Blackhole(self.rest(stage)?),
             "store" => SinkKind::Store(self.rest(stage)?),
+            "sluice" => SinkKind::Sluice(self.rest(stage)?),
             other => {
                 return Err(self.error_at(
                     span,
                     Some(format!("sinks.{name}.type")),
                     format!(
-                    "unknown sink type `{other}`; expected one of console, file, store, blackhole"
+                    "unknown sink type `{other}`; expected one of console, file, store, blackhole, sluice"
                 ),
                 ))
             }
