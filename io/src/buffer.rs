@@ -34,7 +34,7 @@ use sluice_event::{names, Level};
 use sluice_wal::{Options, Reader, SyncPolicy, Writer};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
@@ -162,11 +162,19 @@ struct Shared {
     /// Wakes the reader (new records) and a blocked writer (freed space).
     appended: Notify,
     freed: Notify,
+    /// Set once the sink stopped taking batches (it failed, or gave up at
+    /// shutdown): a full buffer will not drain any more.
+    sink_gone: AtomicBool,
 }
 
 impl Shared {
     fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sink_is_gone(&self) {
+        self.sink_gone.store(true, Ordering::Release);
+        self.freed.notify_waiters();
     }
 }
 
@@ -210,6 +218,7 @@ pub fn start(
         writer: Mutex::new(writer),
         appended: Notify::new(),
         freed: Notify::new(),
+        sink_gone: AtomicBool::new(false),
     });
     let (tx, output) = mpsc::channel(2);
     let (done_tx, done_rx) = watch::channel(false);
@@ -279,12 +288,26 @@ async fn write_loop(
             batch.to_bytes(&mut record);
             // Appended one by one, so the next batch's room is measured with
             // this one on disk.
-            let Some(record) = room_for(&shared, &config, batch, record, &counters).await else {
-                if !warned_full {
-                    tracing::warn!(%sink, max_size = config.max_size, policy = ?config.when_full, "disk buffer full; dropping events (counted in sluice_events_dropped_total)");
-                    warned_full = true;
+            let dropped_before = StageCounters::get(&counters.dropped);
+            let room = room_for(&shared, &config, batch, record, &counters).await;
+            if !warned_full && StageCounters::get(&counters.dropped) > dropped_before {
+                tracing::warn!(%sink, max_size = config.max_size, policy = ?config.when_full, "disk buffer full; dropping events (counted in sluice_events_dropped_total)");
+                warned_full = true;
+            }
+            let record = match room {
+                Room::Append(record) => record,
+                Room::Dropped => continue,
+                Room::SinkGone => {
+                    // Not held anywhere: the sources read these again
+                    // after a restart.
+                    batches.iter().for_each(|b| b.acks.fail());
+                    input.close();
+                    while let Some(batch) = input.recv().await {
+                        batch.acks.fail();
+                    }
+                    tracing::warn!(%sink, "disk buffer full and its sink has stopped; what did not fit is not acknowledged and will be read again");
+                    return Ok(());
                 }
-                continue;
             };
             let writer = shared.clone();
             let appended = tokio::task::spawn_blocking(move || {
@@ -321,25 +344,34 @@ async fn write_loop(
     Ok(())
 }
 
+/// What [`room_for`] decided for one batch.
+enum Room {
+    /// Append this record (rebuilt when events were dropped).
+    Append(Vec<u8>),
+    /// The policy dropped every event of the batch.
+    Dropped,
+    /// The buffer is full and its sink has stopped: nothing will make room.
+    SinkGone,
+}
+
 /// Waits until `record` fits under `max_size`, or drops what the policy
-/// says. Returns the record to append (rebuilt when events were dropped),
-/// or `None` when nothing is left of it.
+/// says.
 async fn room_for(
     shared: &Shared,
     config: &BufferConfig,
     batch: &Batch,
     mut record: Vec<u8>,
     counters: &StageCounters,
-) -> Option<Vec<u8>> {
+) -> Room {
     let fits = |len: usize| shared.writer().bytes_on_disk() + len as u64 <= config.max_size;
     if fits(record.len()) {
-        return Some(record);
+        return Room::Append(record);
     }
     match config.when_full {
         WhenFull::Block => {}
         WhenFull::DropNewest => {
             StageCounters::add(&counters.dropped, batch.len());
-            return None;
+            return Room::Dropped;
         }
         WhenFull::DropByLevel => {
             // Each step drops from the original batch; count only what is new.
@@ -351,11 +383,13 @@ async fn room_for(
                 }
                 StageCounters::add(&counters.dropped, dropped - counted);
                 counted = dropped;
-                let kept = kept?;
+                let Some(kept) = kept else {
+                    return Room::Dropped;
+                };
                 record.clear();
                 kept.to_bytes(&mut record);
                 if fits(record.len()) {
-                    return Some(record);
+                    return Room::Append(record);
                 }
             }
         }
@@ -365,7 +399,10 @@ async fn room_for(
     loop {
         let freed = shared.freed.notified();
         if fits(record.len()) || shared.writer().unacked_records() == 0 {
-            return Some(record);
+            return Room::Append(record);
+        }
+        if shared.sink_gone.load(Ordering::Acquire) {
+            return Room::SinkGone;
         }
         let _ = tokio::time::timeout(Duration::from_millis(50), freed).await;
     }
@@ -444,6 +481,7 @@ async fn read_loop(
                 if let Err(unsent) = out.send(batch).await {
                     // The sink is gone: this record stays for the next run.
                     unsent.0.acks.fail();
+                    shared.sink_is_gone();
                     return Ok(());
                 }
             }
@@ -452,6 +490,10 @@ async fn read_loop(
                 tokio::select! {
                     _ = appended => {}
                     _ = writer_done.changed() => {}
+                    _ = out.closed() => {
+                        shared.sink_is_gone();
+                        return Ok(());
+                    }
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                 }
             }
@@ -731,6 +773,42 @@ mod tests {
         assert_eq!(rig.counters.dropped.load(Ordering::Relaxed), 0);
         let events = rig.drain().await;
         assert_eq!(events.len(), sent["DEBUG"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_buffer_whose_sink_stopped_fails_what_waits_instead_of_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rig = open(dir.path(), &config(1 << 20, WhenFull::Block));
+        fill(&rig, &["WARN"], 800, Duration::from_millis(500)).await;
+        // A WARN batch waits for room, then the sink gives up (shutdown
+        // while its destination is down) and drops its receiver.
+        let (tx, mut settled) = mpsc::unbounded_channel();
+        let waiting = {
+            let input = rig.input.clone().unwrap();
+            let acks = Acks::new(move |d| tx.send(d).unwrap());
+            let batch = Batch::new(batch("WARN", 0, 10, "WARN"), acks);
+            // As every stage does with a batch a closed inbox returns.
+            tokio::spawn(async move {
+                if let Err(unsent) = input.send(batch).await {
+                    unsent.0.acks.fail();
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(settled.try_recv().is_err(), "still waiting for room");
+        rig.buffer.output.close();
+        while let Some(batch) = rig.buffer.output.recv().await {
+            batch.acks.fail();
+        }
+        let failed = tokio::time::timeout(Duration::from_secs(5), settled.recv()).await;
+        assert_eq!(failed.unwrap(), Some(Delivery::Failed));
+        waiting.await.unwrap();
+        rig.input.take();
+        tokio::time::timeout(Duration::from_secs(5), rig.buffer.task)
+            .await
+            .expect("the buffer ends")
+            .unwrap()
+            .unwrap();
     }
 
     /// Writes 60 batches of 10 with the sink down and stops; returns the

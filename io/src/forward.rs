@@ -123,7 +123,15 @@ mod tests {
     use sluice_event::Event;
 
     fn batch(words: &[&str]) -> PackedBatch {
-        let events: Vec<Event> = words.iter().map(|w| Event::new(*w)).collect();
+        // Fixed times, so the bytes (and what a cut LZ4 body holds) are too.
+        let events: Vec<Event> = words
+            .iter()
+            .map(|w| Event {
+                timestamp: 1,
+                ingest_timestamp: 2,
+                ..Event::new(*w)
+            })
+            .collect();
         PackedBatch::from_events(&events).unwrap()
     }
 

@@ -153,8 +153,6 @@ pub enum SinkError {
     },
     #[error("sink {sink}: {message}")]
     Config { sink: String, message: String },
-    #[error("sink {sink}: not delivered: {reason}")]
-    Undelivered { sink: String, reason: String },
     #[error("sink {sink}: {error}")]
     Batch {
         sink: String,

@@ -37,7 +37,7 @@ pub const GROUP: usize = 32;
 pub struct SluiceSinkConfig {
     /// The central `sluice` source: `http://host:port` (or `host:port`).
     pub address: String,
-    /// Sent as `Authorization: Bearer <token>`.
+    /// Sent as `Authorization: Bearer <token>`; empty is none.
     #[serde(default)]
     pub token: Option<String>,
     #[serde(default)]
@@ -105,7 +105,7 @@ impl Client {
         }
         Ok(Client {
             authority: authority.to_owned(),
-            token: config.token.clone(),
+            token: config.token.clone().filter(|t| !t.trim().is_empty()),
             compress: config.compression == Compression::Lz4,
             timeout: Duration::from_secs(config.request_timeout_secs.max(1)),
             conn: Mutex::new(None),
@@ -208,28 +208,44 @@ pub async fn run(config: SluiceSinkConfig, mut ctx: SinkContext) -> Result<(), S
         if batches.is_empty() {
             return Ok(());
         }
-        if let Err(error) = send(&client, &ctx, &dead_letter, &batches).await {
-            batches.iter().for_each(|b| b.acks.fail());
-            let failed = ctx.fail_rest().await;
-            let held: usize = batches.iter().map(|b| b.len()).sum();
-            tracing::error!(sink = %ctx.name, events = failed + held as u64, "stopped while the central side could not take these events; they are not acknowledged and will be sent again");
-            return Err(error);
+        match send(&client, &ctx, &dead_letter, &batches).await {
+            Ok(()) => {}
+            Err(Stop::ShutDown(reason)) => {
+                // Not an error: a disk buffer (or the sources) still hold
+                // these, and they are sent on the next run.
+                batches.iter().for_each(|b| b.acks.fail());
+                let failed = ctx.fail_rest().await;
+                let held: usize = batches.iter().map(|b| b.len()).sum();
+                tracing::warn!(sink = %ctx.name, events = failed + held as u64, %reason, "shut down while the central side could not take these events; they are not acknowledged and will be sent on the next run");
+                return Ok(());
+            }
+            Err(Stop::Failed(error)) => {
+                batches.iter().for_each(|b| b.acks.fail());
+                ctx.fail_rest().await;
+                return Err(error);
+            }
         }
         // Dropping the batches acknowledges them: central holds them, or
         // the dead-letter file does.
     }
 }
 
+/// Why [`send`] stopped before delivering everything.
+enum Stop {
+    /// The pipeline shut down before a transient failure cleared.
+    ShutDown(String),
+    /// The dead-letter file cannot be written.
+    Failed(SinkError),
+}
+
 /// Delivers `batches` to central, splitting on 413 and dead-lettering
-/// what is refused for good. `Err` only when the pipeline shuts down
-/// before a transient failure cleared, or the dead-letter file cannot be
-/// written.
+/// what is refused for good.
 async fn send(
     client: &Client,
     ctx: &SinkContext,
     dead_letter: &std::path::Path,
     batches: &[Batch],
-) -> Result<(), SinkError> {
+) -> Result<(), Stop> {
     // Splitting halves the group; the stack holds what is left to send.
     let mut pending = vec![batches];
     while let Some(group) = pending.pop() {
@@ -258,19 +274,16 @@ async fn send(
                 tracing::error!(sink = %ctx.name, events, path = %dead_letter.display(), %reason, "the central side refused a batch for good; writing it to the dead-letter file");
                 write_dead_letter(dead_letter, &ctx.name, &reason, group)
                     .await
-                    .map_err(|error| SinkError::Io {
-                        sink: ctx.name.clone(),
-                        path: dead_letter.to_owned(),
-                        error,
+                    .map_err(|error| {
+                        Stop::Failed(SinkError::Io {
+                            sink: ctx.name.clone(),
+                            path: dead_letter.to_owned(),
+                            error,
+                        })
                     })?;
                 StageCounters::add(&ctx.counters.errors, events);
             }
-            Err(reason) => {
-                return Err(SinkError::Undelivered {
-                    sink: ctx.name.clone(),
-                    reason,
-                })
-            }
+            Err(reason) => return Err(Stop::ShutDown(reason)),
         }
     }
     Ok(())
@@ -414,7 +427,7 @@ mod tests {
 
     #[tokio::test]
     async fn batches_arrive_whole_and_settle_only_when_central_holds_them() {
-        let mut central = central(1 << 20, &["s3cret"]).await;
+        let mut central = central(1 << 20, &["other, s3cret", ""]).await;
         let edge = edge(central.addr, Some("s3cret"));
         let mut settled = send(&edge, events(0, 3)).await;
         let held = central.rx.recv_batch().await.unwrap();
@@ -540,8 +553,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         edge.stop.send(true).unwrap();
         assert_eq!(settled.await.unwrap(), Delivery::Failed);
-        let error = edge.task.await.unwrap().unwrap_err().to_string();
-        assert!(error.contains("cannot connect"), "{error}");
+        edge.task.await.unwrap().expect("stopping is not an error");
         assert!(!edge.dead_letter.exists());
     }
 

@@ -154,7 +154,7 @@ async fn handle(
     config: &HttpConfig,
     ctx: &SourceContext,
 ) -> Response<Full<Bytes>> {
-    if let Err(refused) = check_route(&req, &config.path) {
+    if let Some(refused) = refuse_route(&req, &config.path) {
         return refused;
     }
     let ndjson = match config.decoding {
@@ -171,22 +171,19 @@ async fn handle(
     deliver(ctx, batches).await
 }
 
-/// Refuses (404, 405) a request that is not a `POST` to `path`.
-pub(crate) fn check_route(
-    req: &Request<Incoming>,
-    path: &str,
-) -> Result<(), Response<Full<Bytes>>> {
+/// The refusal (404, 405) of a request that is not a `POST` to `path`.
+pub(crate) fn refuse_route(req: &Request<Incoming>, path: &str) -> Option<Response<Full<Bytes>>> {
     if req.uri().path() != path {
-        return Err(reply(StatusCode::NOT_FOUND, "no such path"));
+        return Some(reply(StatusCode::NOT_FOUND, "no such path"));
     }
     if req.method() != Method::POST {
         let mut response = reply(StatusCode::METHOD_NOT_ALLOWED, "use POST");
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("POST"));
-        return Err(response);
+        return Some(response);
     }
-    Ok(())
+    None
 }
 
 /// Reads a whole body of at most `max` bytes (413 past it, whether the

@@ -7,7 +7,7 @@
 //! them from its disk buffer. Bad requests get a 4xx whose JSON body says
 //! what was wrong; the edge dead-letters those instead of retrying.
 
-use super::http::{check_route, deliver, read_body, reply, serve};
+use super::http::{deliver, read_body, refuse_route, reply, serve};
 use super::{SourceContext, SourceError};
 use crate::forward::{self, ProtocolError};
 use bytes::Bytes;
@@ -29,8 +29,10 @@ pub struct SluiceSourceConfig {
     /// (and the sender splits them).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-    /// Bearer tokens an edge must present (any one of them). Empty: none
-    /// needed. `${ENV_VAR}` in the pipeline file keeps them out of it.
+    /// Bearer tokens an edge must present (any one of them). Each entry may
+    /// hold several, comma-separated, and empty ones are ignored, so
+    /// `tokens = ["${SLUICE_TOKENS:-}"]` takes them from the environment
+    /// (none: no token needed).
     #[serde(default)]
     pub tokens: Vec<String>,
 }
@@ -60,8 +62,19 @@ pub async fn run_with_listener(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(source = %ctx.name, %addr, path = forward::PATH, "listening for sluice forwarders");
     }
+    let tokens: Vec<String> = config
+        .tokens
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if tokens.is_empty() {
+        tracing::warn!(source = %ctx.name, "no tokens configured: any client that reaches this address may send events");
+    }
+    let config = Arc::new(SluiceSourceConfig { tokens, ..config });
     let ctx = Arc::new(ctx);
-    let config = Arc::new(config);
     serve(listener, ctx.clone(), move |req| {
         let (ctx, config) = (ctx.clone(), config.clone());
         async move { handle(req, &config, &ctx).await }
@@ -75,7 +88,7 @@ async fn handle(
     config: &SluiceSourceConfig,
     ctx: &SourceContext,
 ) -> Response<Full<Bytes>> {
-    if let Err(refused) = check_route(&req, forward::PATH) {
+    if let Some(refused) = refuse_route(&req, forward::PATH) {
         return refused;
     }
     if !config.tokens.is_empty() {

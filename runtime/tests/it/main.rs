@@ -4,9 +4,11 @@
 //!   loop, an allocation bomb, a panic, an attempt to open a file) never stop
 //!   the pipeline;
 //! - `pipelines`: TOML pipelines run end to end through the `sluice` binary;
-//! - `serve`: the store's HTTP API, with real clients of the protocols it speaks.
+//! - `serve`: the store's HTTP API, with real clients of the protocols it speaks;
+//! - `edge`: the shipped edge agent forwarding to the shipped central pipeline.
 
 mod delivery;
+mod edge;
 mod guests;
 mod isolation;
 mod loghub;

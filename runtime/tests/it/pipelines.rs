@@ -246,6 +246,19 @@ fn every_shipped_pipeline_checks_and_passes_its_tests() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // And the inline `[[tests]]` of those that have them.
+    let tested: Vec<_> = files
+        .iter()
+        .filter(|f| std::fs::read_to_string(f).unwrap().contains("[[tests]]"))
+        .collect();
+    assert!(tested.len() >= 5, "{tested:?}");
+    let out = sluice().arg("test").args(&tested).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The pipeline the foundation issue states as a contract, exactly as written.
