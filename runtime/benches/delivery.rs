@@ -11,39 +11,16 @@ use sluice_event::Event;
 use sluice_io::buffer::{self, BufferConfig, BufferKind, WhenFull};
 use sluice_io::{AckTracker, Batch, StageCounters};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{free_port, loghub_lines, median, metric, percentile, sluice, stop};
+
 const ROUNDS: usize = 5;
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
-
-fn percentile(xs: &mut [u64], p: f64) -> u64 {
-    xs.sort_unstable();
-    xs[((xs.len() - 1) as f64 * p).round() as usize]
-}
-
-/// Every line of the 16 Loghub samples.
-fn loghub_lines() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/loghub");
-    let mut lines = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with("_2k.log"))
-        .collect();
-    entries.sort();
-    for path in entries {
-        let text = std::fs::read(&path).unwrap();
-        lines.extend(String::from_utf8_lossy(&text).lines().map(str::to_owned));
-    }
-    lines
-}
 
 /// `cargo bench -p sluice --bench delivery [-- buffer|overhead|reload]`
 /// runs every section, or the named ones.
@@ -178,46 +155,6 @@ fn disk_buffer(lines: &[String]) {
 }
 
 /// The `sluice` binary.
-fn sluice() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.env(
-        "SLUICE_CACHE_DIR",
-        std::env::temp_dir().join("sluice-bench-cache"),
-    );
-    cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Metric `name` of stage `stage` of the pipeline `pipeline.toml`, read
-/// from `/metrics`.
-fn metric(port: u16, name: &str, stage: &str) -> Option<f64> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let needle = format!("{name}{{pipeline=\"pipeline\",stage=\"{stage}\"");
-    text.lines()
-        .find(|l| l.starts_with(&needle))?
-        .rsplit(' ')
-        .next()?
-        .parse()
-        .ok()
-}
-
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 /// `file → json → file` over a prepared file, with and without
 /// acknowledgements and a disk buffer: events/s from start to the last
 /// event written.
@@ -293,7 +230,8 @@ path = "{run}/out.ndjson"
                 .spawn()
                 .unwrap();
             let deadline = started + Duration::from_secs(300);
-            while metric(port, "sluice_events_out_total", "out") != Some(EVENTS as f64) {
+            while metric(port, "pipeline", "sluice_events_out_total", "out") != Some(EVENTS as f64)
+            {
                 assert!(Instant::now() < deadline, "{label}: timed out");
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -382,8 +320,14 @@ path = "{d}/out.ndjson"
     }
     writer.join().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let batch_sum = metric(port, "sluice_batch_duration_seconds_sum", "tag").unwrap();
-    let batch_count = metric(port, "sluice_batch_duration_seconds_count", "tag").unwrap();
+    let batch_sum = metric(port, "pipeline", "sluice_batch_duration_seconds_sum", "tag").unwrap();
+    let batch_count = metric(
+        port,
+        "pipeline",
+        "sluice_batch_duration_seconds_count",
+        "tag",
+    )
+    .unwrap();
     let batch_ms = batch_sum / batch_count * 1e3;
     stop(child);
     let mut pauses: Vec<u64> = std::fs::read_to_string(&log)

@@ -477,6 +477,8 @@ impl BuiltPipeline {
                 name: sink.name.clone(),
                 input,
                 counters,
+                // A disk buffer counts what enters the stage.
+                count_input: sink.buffer.is_none(),
                 shutdown: stopping.clone(),
                 data_dir: pipeline.data_dir.clone(),
             };

@@ -20,8 +20,11 @@ pub struct SinkContext {
     pub name: String,
     /// Batches from the sink's inputs; ends when all of them have finished.
     pub input: mpsc::Receiver<Batch>,
-    /// `events_in` counts what `recv` returned.
+    /// `events_in` counts what `recv` returned, unless a disk buffer in
+    /// front of the sink counts it as it takes the events in.
     pub counters: std::sync::Arc<crate::StageCounters>,
+    /// Whether `recv` counts `events_in` (`false` behind a disk buffer).
+    pub count_input: bool,
     /// Turns `true` when the pipeline shuts down: a sink that is retrying
     /// a failed write gives up then (failing the batch's acknowledgements,
     /// so its sources read the events again after a restart).
@@ -35,7 +38,7 @@ impl SinkContext {
     /// The next batch, counted; `None` once every input has finished.
     pub async fn recv(&mut self) -> Option<Batch> {
         let batch = self.input.recv().await?;
-        crate::StageCounters::add(&self.counters.events_in, batch.len());
+        self.count_in(batch.len());
         Some(batch)
     }
 
@@ -49,13 +52,19 @@ impl SinkContext {
         while batches.len() < max {
             match self.input.try_recv() {
                 Ok(batch) => {
-                    crate::StageCounters::add(&self.counters.events_in, batch.len());
+                    self.count_in(batch.len());
                     batches.push(batch);
                 }
                 Err(_) => break,
             }
         }
         batches
+    }
+
+    fn count_in(&self, n: usize) {
+        if self.count_input {
+            crate::StageCounters::add(&self.counters.events_in, n);
+        }
     }
 
     /// Closes the input and fails the acknowledgements of what it still
@@ -124,6 +133,7 @@ pub(crate) fn test_context(capacity: usize) -> (mpsc::Sender<Batch>, SinkContext
         name: "out".into(),
         input,
         counters: Default::default(),
+        count_input: true,
         shutdown,
         data_dir: std::env::temp_dir(),
     };

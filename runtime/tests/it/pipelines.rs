@@ -525,14 +525,18 @@ fn metrics_count_events_failures_and_traps_per_stage() {
         .port();
     let addr = format!("127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.display();
     let pipeline = write(
         dir.path(),
         "m.toml",
         &format!(
-            "[api]\naddress = \"{addr}\"\n[sources.in]\ntype = \"stdin\"\n\
+            "data_dir = \"{data}\"\n[api]\naddress = \"{addr}\"\n[sources.in]\ntype = \"stdin\"\n\
              [transforms.parse]\ninputs = [\"in\"]\nplugin = \"builtin:json\"\n\
              [transforms.risky]\ninputs = [\"parse\"]\nplugin = \"file:{}\"\n\
-             [sinks.out]\ninputs = [\"risky\"]\ntype = \"blackhole\"\n",
+             [sinks.out]\ninputs = [\"risky\"]\ntype = \"blackhole\"\n\
+             [sinks.kept]\ninputs = [\"parse\"]\ntype = \"blackhole\"\n\
+             buffer = {{ type = \"disk\", max_size = \"1MiB\" }}\n",
             test_plugin("panic").display()
         ),
     );
@@ -566,6 +570,8 @@ fn metrics_count_events_failures_and_traps_per_stage() {
         r#"sluice_events_errors_total{pipeline="m",stage="risky",kind="transform"} 1"#,
         r#"sluice_circuit_state{pipeline="m",stage="risky",kind="transform"} 0"#,
         r#"sluice_events_in_total{pipeline="m",stage="out",kind="sink"} 4"#,
+        // Counted once, as they enter the disk buffer.
+        r#"sluice_events_in_total{pipeline="m",stage="kept",kind="sink"} 4"#,
         r#"sluice_batch_duration_seconds_count{pipeline="m",stage="risky",kind="transform"} 2"#,
     ] {
         assert!(metrics.contains(line), "missing {line}\n{metrics}");
