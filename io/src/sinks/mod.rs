@@ -170,3 +170,21 @@ pub enum SinkError {
         error: sluice_event::packed::PackedError,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_spreads_waits_over_the_upper_half() {
+        let max = Duration::from_millis(800);
+        let waits: Vec<Duration> = (0..200).map(|_| jitter(max)).collect();
+        assert!(waits.iter().all(|w| *w >= max / 2 && *w <= max));
+        let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+        assert!(
+            distinct.len() > 150,
+            "spread, not constant: {}",
+            distinct.len()
+        );
+    }
+}
