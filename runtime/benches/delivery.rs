@@ -25,11 +25,7 @@ const ROUNDS: usize = 5;
 /// `cargo bench -p sluice --bench delivery [-- buffer|overhead|reload]`
 /// runs every section, or the named ones.
 fn main() {
-    let only: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let wanted = common::wanted_sections();
     let lines = loghub_lines();
     if wanted("buffer") {
         disk_buffer(&lines);

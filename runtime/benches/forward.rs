@@ -27,11 +27,7 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 fn main() {
-    let only: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let wanted = common::wanted_sections();
     let lines = loghub_lines();
     let mut direct_rate = None;
     if wanted("throughput") {

@@ -65,14 +65,22 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Binds `config.address` and serves until shutdown.
 pub async fn run(config: HttpConfig, ctx: SourceContext) -> Result<(), SourceError> {
-    let listener = TcpListener::bind(config.address)
+    let listener = bind(config.address, &ctx).await?;
+    run_with_listener(config, listener, ctx).await
+}
+
+/// Binds a source's listener; the error names the source and the address.
+pub(crate) async fn bind(
+    address: SocketAddr,
+    ctx: &SourceContext,
+) -> Result<TcpListener, SourceError> {
+    TcpListener::bind(address)
         .await
         .map_err(|error| SourceError::Io {
             source_name: ctx.name.clone(),
-            path: config.address.to_string().into(),
+            path: address.to_string().into(),
             error,
-        })?;
-    run_with_listener(config, listener, ctx).await
+        })
 }
 
 /// Serves on an already bound listener until shutdown; then stops accepting,

@@ -7,7 +7,7 @@
 //! them from its disk buffer. Bad requests get a 4xx whose JSON body says
 //! what was wrong; the edge dead-letters those instead of retrying.
 
-use super::http::{deliver, read_body, refuse_route, reply, serve};
+use super::http::{bind, deliver, read_body, refuse_route, reply, serve};
 use super::{SourceContext, SourceError};
 use crate::forward::{self, ProtocolError};
 use bytes::Bytes;
@@ -43,13 +43,7 @@ fn default_max_body_bytes() -> usize {
 
 /// Binds `config.address` and serves until shutdown.
 pub async fn run(config: SluiceSourceConfig, ctx: SourceContext) -> Result<(), SourceError> {
-    let listener = TcpListener::bind(config.address)
-        .await
-        .map_err(|error| SourceError::Io {
-            source_name: ctx.name.clone(),
-            path: config.address.to_string().into(),
-            error,
-        })?;
+    let listener = bind(config.address, &ctx).await?;
     run_with_listener(config, listener, ctx).await
 }
 

@@ -6,6 +6,15 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command};
 
+/// Which sections to run: those named on the command line, or all.
+pub fn wanted_sections() -> impl Fn(&str) -> bool {
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    move |name| only.is_empty() || only.iter().any(|o| o == name)
+}
+
 pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.total_cmp(b));
     xs[xs.len() / 2]

@@ -1,6 +1,7 @@
 //! Delivery across crashes: `sluice run` killed with SIGKILL again and again
 //! under load must still deliver every input line at least once.
 
+use super::free_port;
 use super::run_logged as start;
 use std::collections::HashMap;
 use std::io::Write;
@@ -238,11 +239,7 @@ fn post(addr: &str, body: &str) -> String {
 fn http_answers_after_the_file_sink_wrote_and_filtered_events_are_acknowledged_too() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let out = d.join("out.ndjson");
     let pipeline = d.join("http.toml");
     std::fs::write(

@@ -5,7 +5,7 @@
 //! of the agent in the middle. Nothing acknowledged may be lost; duplicates
 //! (at-least-once) are counted and reported.
 
-use super::sluice;
+use super::{free_port, sluice};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -17,14 +17,6 @@ const TOKEN: &str = "edge-test-token";
 
 fn pipeline(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../pipelines/{name}"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `sluice run` process, killed (-9) when dropped.

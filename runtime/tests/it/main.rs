@@ -44,6 +44,15 @@ pub fn load(name: &str, limits: TransformLimits, grants: Grants) -> TransformPlu
         .expect("configures")
 }
 
+/// A TCP port nothing listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The `sluice` binary under test.
 pub fn sluice() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));

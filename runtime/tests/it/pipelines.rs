@@ -1,6 +1,6 @@
 //! Pipelines run end to end through the `sluice` binary, as a user runs them.
 
-use super::{sluice, test_plugin};
+use super::{free_port, sluice, test_plugin};
 use serde_json::Value as Json;
 use std::io::Write;
 use std::path::Path;
@@ -518,11 +518,7 @@ fn http_get(addr: &str, path: &str) -> String {
 
 #[test]
 fn metrics_count_events_failures_and_traps_per_stage() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

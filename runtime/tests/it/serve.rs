@@ -2,7 +2,7 @@
 //! acknowledged line surviving a kill -9; and the quickstart, whose `store`
 //! sink feeds the index its `[api]` searches.
 
-use super::{ensure_tool, sluice};
+use super::{ensure_tool, free_port, sluice};
 use serde_json::Value as Json;
 use std::io::{Read, Write};
 use std::process::{Child, Stdio};
@@ -32,14 +32,6 @@ fn request_as(
     let status = response.get(9..12)?.parse().ok()?;
     let body = response.split_once("\r\n\r\n")?.1;
     Some((status, serde_json::from_str(body).unwrap_or(Json::Null)))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Percent-encodes a query string value.
