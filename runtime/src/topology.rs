@@ -237,6 +237,8 @@ pub enum RunError {
     Sink(#[from] sinks::SinkError),
     #[error(transparent)]
     Buffer(#[from] buffer::BufferError),
+    #[error(transparent)]
+    Kafka(#[from] sluice_kafka::KafkaError),
     #[error("stage {stage} panicked: {message}")]
     Panic { stage: String, message: String },
 }
@@ -495,6 +497,12 @@ impl BuiltPipeline {
                         (name, stored.map_err(Into::into))
                     })
                 }
+                SinkKind::Kafka(c) => tasks.spawn(async move {
+                    (
+                        name,
+                        sluice_kafka::sink::run(c, ctx).await.map_err(Into::into),
+                    )
+                }),
                 SinkKind::Capture(captured) => {
                     tasks.spawn(async move { (name, capture(ctx, captured).await) })
                 }
@@ -614,6 +622,12 @@ impl BuiltPipeline {
                 SourceKind::Demo(c) => {
                     tasks.spawn(async move { (name, run(sources::demo::run(c, ctx).await)) })
                 }
+                SourceKind::Kafka(c) => tasks.spawn(async move {
+                    (
+                        name,
+                        sluice_kafka::source::run(c, ctx).await.map_err(Into::into),
+                    )
+                }),
                 SourceKind::Memory(lines) => tasks.spawn(async move {
                     let events = lines.iter().map(|line| {
                         let mut event = sluice_event::Event::new(line.as_str());

@@ -64,8 +64,8 @@ impl Broker {
                 &url,
             ])
             .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(broker_log())
+            .stderr(broker_log())
             .spawn()
             .expect("starts tansu");
         let broker = Broker {
@@ -170,6 +170,18 @@ impl Broker {
                 },
             )
             .collect()
+    }
+}
+
+/// The broker's log goes to the file `SLUICE_TEST_BROKER_LOG` names, if set.
+fn broker_log() -> Stdio {
+    match std::env::var_os("SLUICE_TEST_BROKER_LOG") {
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_or(Stdio::null(), Stdio::from),
+        None => Stdio::null(),
     }
 }
 

@@ -101,6 +101,7 @@ pub enum SourceKind {
     Http(HttpConfig),
     Syslog(SyslogConfig),
     Demo(DemoConfig),
+    Kafka(sluice_kafka::KafkaSourceConfig),
     /// Lines given in memory: what `sluice test` feeds in place of a source.
     /// Not a TOML `type`.
     Memory(Vec<String>),
@@ -151,6 +152,7 @@ pub enum SinkKind {
     File(FileSinkConfig),
     Blackhole(BlackholeConfig),
     Store(StoreSinkConfig),
+    Kafka(sluice_kafka::KafkaSinkConfig),
     /// Keeps what arrives in memory: what `sluice test` puts in place of a
     /// sink. Not a TOML `type`.
     Capture(Captured),

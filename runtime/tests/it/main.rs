@@ -4,11 +4,13 @@
 //!   loop, an allocation bomb, a panic, an attempt to open a file) never stop
 //!   the pipeline;
 //! - `pipelines`: TOML pipelines run end to end through the `sluice` binary;
-//! - `serve`: the store's HTTP API, with real clients of the protocols it speaks.
+//! - `serve`: the store's HTTP API, with real clients of the protocols it speaks;
+//! - `kafka`: two `sluice run` processes in one consumer group, one killed.
 
 mod delivery;
 mod guests;
 mod isolation;
+mod kafka;
 mod loghub;
 mod pipelines;
 mod reload;
