@@ -237,10 +237,17 @@ pub enum RunError {
     Sink(#[from] sinks::SinkError),
     #[error(transparent)]
     Buffer(#[from] buffer::BufferError),
+    /// Boxed: rdkafka's errors are large.
     #[error(transparent)]
-    Kafka(#[from] sluice_kafka::KafkaError),
+    Kafka(Box<sluice_kafka::KafkaError>),
     #[error("stage {stage} panicked: {message}")]
     Panic { stage: String, message: String },
+}
+
+impl From<sluice_kafka::KafkaError> for RunError {
+    fn from(error: sluice_kafka::KafkaError) -> Self {
+        RunError::Kafka(Box::new(error))
+    }
 }
 
 /// Where a stage's outputs go.
