@@ -17,7 +17,7 @@
 //! deliver) stops its partition's commits until the source restarts.
 
 use crate::{client_config, KafkaError};
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -333,6 +333,8 @@ pub async fn run(config: KafkaSourceConfig, ctx: SourceContext) -> Result<(), Ka
     let mut commit_tick = tokio::time::interval(config.commit_interval);
     commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = ctx.shutdown.clone();
+    // One stream for the whole run: each `recv` would register a waker anew.
+    let mut stream = consumer.stream();
     loop {
         let first = tokio::select! {
             biased;
@@ -341,7 +343,7 @@ pub async fn run(config: KafkaSourceConfig, ctx: SourceContext) -> Result<(), Ka
                 commit(&consumer, CommitMode::Async, false);
                 continue;
             }
-            received = consumer.recv() => received,
+            received = stream.next() => received.expect("kafka streams never end"),
         };
         let mut events = Vec::new();
         let mut marks = Vec::new();
@@ -361,7 +363,7 @@ pub async fn run(config: KafkaSourceConfig, ctx: SourceContext) -> Result<(), Ka
                 }
             }
             if events.len() < MAX_BATCH {
-                received = consumer.recv().now_or_never();
+                received = stream.next().now_or_never().flatten();
             }
         }
         if !send(&ctx, &consumer, events, marks).await {
@@ -369,6 +371,7 @@ pub async fn run(config: KafkaSourceConfig, ctx: SourceContext) -> Result<(), Ka
             break;
         }
     }
+    drop(stream);
     drop(ctx);
     drain(&consumer, &name).await;
     commit(&consumer, CommitMode::Sync, true);
