@@ -142,6 +142,8 @@ async fn plain_consume(broker: &Broker, topic: &str, n: usize) -> Duration {
         .set("bootstrap.servers", &broker.address)
         .set("group.id", "bench-plain")
         .set("enable.auto.commit", "false")
+        // As the source sets it (see there).
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .unwrap();
     let mut list = TopicPartitionList::new();
@@ -195,7 +197,7 @@ async fn sluice_consume(
         batches += 1;
     }
     let elapsed = started.unwrap().elapsed();
-    eprintln!("{decoding}: {batches} batches, {} events per batch", count / batches);
+    eprintln!("{decoding}: {batches} batches, {} events each", count / batches);
     stop.send(true).unwrap();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     source.await.unwrap().unwrap();
