@@ -197,7 +197,10 @@ async fn sluice_consume(
         batches += 1;
     }
     let elapsed = started.unwrap().elapsed();
-    eprintln!("{decoding}: {batches} batches, {} events each", count / batches);
+    eprintln!(
+        "{decoding}: {batches} batches, {} events each",
+        count / batches
+    );
     stop.send(true).unwrap();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     source.await.unwrap().unwrap();
