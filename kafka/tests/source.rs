@@ -278,3 +278,24 @@ async fn a_member_leaving_hands_its_partitions_over_without_loss() {
         .sum();
     assert_eq!(committed, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_regex_reads_every_matching_topic() {
+    let Some(broker) = Broker::start() else { return };
+    for topic in ["regex-a", "regex-b", "other"] {
+        broker.create_topic(topic, 1).await;
+        let payload = format!(r#"{{"message":"from {topic}"}}"#);
+        broker.produce(topic, &[(None, payload)]).await;
+    }
+    let regex = serde_json::json!({"topics": [], "topic_regex": "regex-.*"});
+    let mut running = start(&broker, "unused", "g-regex", regex);
+    let (events, batches) = running.take(2).await;
+    drop(batches);
+    let mut messages: Vec<&str> = events.iter().map(|e| e.message.as_str()).collect();
+    messages.sort();
+    assert_eq!(messages, ["from regex-a", "from regex-b"]);
+    // Nothing from `other` follows.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(running.rx.try_recv().is_err());
+    running.shutdown().await;
+}
