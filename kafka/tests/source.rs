@@ -281,7 +281,9 @@ async fn a_member_leaving_hands_its_partitions_over_without_loss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_regex_reads_every_matching_topic() {
-    let Some(broker) = Broker::start() else { return };
+    let Some(broker) = Broker::start() else {
+        return;
+    };
     for topic in ["regex-a", "regex-b", "other"] {
         broker.create_topic(topic, 1).await;
         let payload = format!(r#"{{"message":"from {topic}"}}"#);
