@@ -8,11 +8,12 @@
 //! `commit_interval_ms`, with a synchronous one at shutdown (after waiting a
 //! while for what is still in flight) and on every revoke.
 //!
-//! **Rebalances.** On revoke, each partition's delivered watermark is
-//! committed synchronously and its tracker dropped: acknowledgements that
-//! arrive later for it are ignored, so its in-flight events stay
-//! uncommitted and the partition's next owner reads them again (duplicates,
-//! never loss). Messages received but not yet sent for a revoked partition
+//! **Rebalances.** On revoke, the source waits a little (up to
+//! [`REVOKE_DRAIN`]) for the acknowledgements of the partitions' events in
+//! flight, commits each partition's delivered watermark synchronously and
+//! drops its tracker: acknowledgements that arrive later are ignored, so
+//! what was still in flight stays uncommitted and the partition's next
+//! owner reads it again (duplicates, never loss). Messages received but not yet sent for a revoked partition
 //! are dropped for the same reason. A failed batch (a sink that could not
 //! deliver) stops its partition's commits until the source restarts.
 
@@ -29,6 +30,7 @@ use sluice_event::{event_from_json, message_from_bytes, names, Event};
 use sluice_io::sources::{SourceContext, MAX_BATCH};
 use sluice_io::{AckTracker, Acks};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -125,6 +127,8 @@ pub enum Decoding {
 
 /// How long shutdown waits for the acknowledgements of what was sent.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a revoke waits for them (the group waits for us meanwhile).
+pub const REVOKE_DRAIN: Duration = Duration::from_secs(2);
 
 type PartitionKey = (String, i32);
 
@@ -152,6 +156,12 @@ impl Partition {
             committed: None,
             warned_failure: false,
         }
+    }
+
+    /// Batches sent and not yet settled, acknowledgements taken in.
+    fn outstanding(&mut self) -> u64 {
+        self.tracker.poll();
+        self.tracker.outstanding()
     }
 
     /// Takes in acknowledgements; the offset to commit when it moved past
@@ -183,6 +193,9 @@ struct Assignment {
 struct SourceState {
     name: String,
     assignment: Mutex<Assignment>,
+    /// Set once the source has drained and committed: the revoke that
+    /// closing the consumer causes need not wait.
+    closing: AtomicBool,
 }
 
 impl SourceState {
@@ -229,6 +242,9 @@ impl ConsumerContext for SourceState {
             }
         }
         drop(assignment);
+        if !self.closing.load(Ordering::Relaxed) {
+            wait_for_in_flight(&mut gone);
+        }
         let list = self.to_commit(&mut gone, false);
         let in_flight: u64 = gone
             .partitions
@@ -268,6 +284,29 @@ impl ConsumerContext for SourceState {
     }
 }
 
+/// Waits up to [`REVOKE_DRAIN`] for the acknowledgements of `gone`'s
+/// batches. The rebalance callback runs inside our own `recv`, so on a
+/// worker of a multi-threaded runtime (where sinks keep running on the
+/// others); anywhere else it does not wait.
+fn wait_for_in_flight(gone: &mut Assignment) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let outstanding = |gone: &mut Assignment| -> u64 {
+        let partitions = gone.partitions.values_mut();
+        partitions.map(|p| p.outstanding()).sum()
+    };
+    let multi_threaded =
+        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if !multi_threaded || outstanding(gone) == 0 {
+        return;
+    }
+    tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + REVOKE_DRAIN;
+        while outstanding(gone) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
+
 /// librdkafka's own log lines, through `tracing`.
 pub(crate) fn log_librdkafka(
     stage: &str,
@@ -301,6 +340,7 @@ pub async fn run(config: KafkaSourceConfig, ctx: SourceContext) -> Result<(), Ka
     let state = SourceState {
         name: name.clone(),
         assignment: Mutex::default(),
+        closing: AtomicBool::new(false),
     };
     let reset = match config.start_from {
         StartFrom::Earliest => "earliest",
@@ -380,6 +420,7 @@ pub async fn run(config: KafkaSourceConfig, ctx: SourceContext) -> Result<(), Ka
     drop(ctx);
     drain(&consumer, &name).await;
     commit(&consumer, CommitMode::Sync, true);
+    consumer.context().closing.store(true, Ordering::Relaxed);
     // Closing leaves the group (a blocking call).
     let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
     Ok(())
@@ -461,10 +502,7 @@ async fn drain(consumer: &StreamConsumer<SourceState>, name: &str) {
             assignment
                 .partitions
                 .iter_mut()
-                .map(|(_, p)| {
-                    p.tracker.poll();
-                    p.tracker.outstanding()
-                })
+                .map(|(_, p)| p.outstanding())
                 .sum()
         };
         if outstanding == 0 {
