@@ -6,12 +6,14 @@
 //! [`Level`] set.
 //!
 //! [`packed`] is the columnar form batches take across the Wasm boundary,
-//! shared by host and guest so the encoding is written once. This crate does
+//! shared by host and guest so the encoding is written once; [`template`] is
+//! the `{{field}}` templates (the `enrich` plugin, the Kafka sink). This crate does
 //! no parsing of log lines.
 
 mod json;
 mod level;
 pub mod packed;
+pub mod template;
 mod time;
 
 pub use json::{

@@ -237,8 +237,17 @@ pub enum RunError {
     Sink(#[from] sinks::SinkError),
     #[error(transparent)]
     Buffer(#[from] buffer::BufferError),
+    /// Boxed: rdkafka's errors are large.
+    #[error(transparent)]
+    Kafka(Box<sluice_kafka::KafkaError>),
     #[error("stage {stage} panicked: {message}")]
     Panic { stage: String, message: String },
+}
+
+impl From<sluice_kafka::KafkaError> for RunError {
+    fn from(error: sluice_kafka::KafkaError) -> Self {
+        RunError::Kafka(Box::new(error))
+    }
 }
 
 /// Where a stage's outputs go.
@@ -501,6 +510,12 @@ impl BuiltPipeline {
                         (name, stored.map_err(Into::into))
                     })
                 }
+                SinkKind::Kafka(c) => tasks.spawn(async move {
+                    (
+                        name,
+                        sluice_kafka::sink::run(c, ctx).await.map_err(Into::into),
+                    )
+                }),
                 SinkKind::Capture(captured) => {
                     tasks.spawn(async move { (name, capture(ctx, captured).await) })
                 }
@@ -623,6 +638,12 @@ impl BuiltPipeline {
                 SourceKind::Demo(c) => {
                     tasks.spawn(async move { (name, run(sources::demo::run(c, ctx).await)) })
                 }
+                SourceKind::Kafka(c) => tasks.spawn(async move {
+                    (
+                        name,
+                        sluice_kafka::source::run(c, ctx).await.map_err(Into::into),
+                    )
+                }),
                 SourceKind::Memory(lines) => tasks.spawn(async move {
                     let events = lines.iter().map(|line| {
                         let mut event = sluice_event::Event::new(line.as_str());

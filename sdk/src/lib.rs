@@ -43,6 +43,7 @@ pub mod testing;
 pub use config::{Config, ConfigError};
 pub use info::{ConfigKey, PluginInfo, Role};
 pub use sluice_event::packed::{Row, ValueRef};
+pub use sluice_event::template;
 pub use sluice_event::{
     civil_from_days, days_from_civil, flatten_into as flatten_json, format_rfc3339, names,
     value_from_json, Event, Fields, Level, Value,

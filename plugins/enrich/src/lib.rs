@@ -14,13 +14,12 @@
 //! Not for: parsing (use grok, json or kv first) or calling services.
 
 mod csv;
-mod template;
 
+use sluice_sdk::template::{self, Template};
 use sluice_sdk::{
     transform, Config, ConfigError, Event, Output, PluginError, PluginInfo, Transform, Value,
 };
 use std::collections::HashMap;
-use template::Template;
 
 pub struct Enrich {
     fields: Vec<(String, Value)>,
@@ -112,7 +111,7 @@ impl Transform for Enrich {
         let mut templates = Vec::new();
         for (name, text) in config.string_map("templates")?.unwrap_or_default() {
             let template = Template::parse(&text)
-                .map_err(|e| ConfigError::new(&format!("templates.{name}"), e))?;
+                .map_err(|e| ConfigError::new(&format!("templates.{name}"), e.to_string()))?;
             templates.push((name, template));
         }
         Ok(Enrich {

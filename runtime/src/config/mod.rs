@@ -105,6 +105,7 @@ pub enum SourceKind {
     Demo(DemoConfig),
     /// The central end of the forward protocol.
     Sluice(SluiceSourceConfig),
+    Kafka(sluice_kafka::KafkaSourceConfig),
     /// Lines given in memory: what `sluice test` feeds in place of a source.
     /// Not a TOML `type`.
     Memory(Vec<String>),
@@ -157,6 +158,7 @@ pub enum SinkKind {
     Store(StoreSinkConfig),
     /// Forwards to a central `sluice` source.
     Sluice(SluiceSinkConfig),
+    Kafka(sluice_kafka::KafkaSinkConfig),
     /// Keeps what arrives in memory: what `sluice test` puts in place of a
     /// sink. Not a TOML `type`.
     Capture(Captured),

@@ -317,7 +317,7 @@ impl<'a> Cx<'a> {
         let (span, kind): (_, String) = self.require(
             &mut stage,
             "type",
-            "one of stdin, file, http, syslog, demo, sluice",
+            "one of stdin, file, http, syslog, demo, sluice, kafka",
         )?;
         let kind = match kind.as_str() {
             "stdin" => SourceKind::Stdin(self.rest(stage)?),
@@ -326,12 +326,13 @@ impl<'a> Cx<'a> {
             "syslog" => SourceKind::Syslog(self.rest(stage)?),
             "demo" => SourceKind::Demo(self.rest(stage)?),
             "sluice" => SourceKind::Sluice(self.rest(stage)?),
+            "kafka" => SourceKind::Kafka(self.rest(stage)?),
             other => {
                 return Err(self.error_at(
                     span,
                     Some(format!("sources.{name}.type")),
                     format!(
-                        "unknown source type `{other}`; expected one of stdin, file, http, syslog, demo, sluice"
+                        "unknown source type `{other}`; expected one of stdin, file, http, syslog, demo, sluice, kafka"
                     ),
                 ))
             }
@@ -353,7 +354,7 @@ impl<'a> Cx<'a> {
         let (span, kind): (_, String) = self.require(
             &mut stage,
             "type",
-            "one of console, file, store, blackhole, sluice",
+            "one of console, file, store, blackhole, sluice, kafka",
         )?;
         let kind = match kind.as_str() {
             "console" => SinkKind::Console(self.rest(stage)?),
@@ -361,12 +362,13 @@ impl<'a> Cx<'a> {
             "blackhole" => SinkKind::Blackhole(self.rest(stage)?),
             "store" => SinkKind::Store(self.rest(stage)?),
             "sluice" => SinkKind::Sluice(self.rest(stage)?),
+            "kafka" => SinkKind::Kafka(self.rest(stage)?),
             other => {
                 return Err(self.error_at(
                     span,
                     Some(format!("sinks.{name}.type")),
                     format!(
-                    "unknown sink type `{other}`; expected one of console, file, store, blackhole, sluice"
+                    "unknown sink type `{other}`; expected one of console, file, store, blackhole, sluice, kafka"
                 ),
                 ))
             }
@@ -679,6 +681,40 @@ mod tests {
         let text = e.to_string();
         assert!(text.starts_with("p.toml:6:"), "{text}");
         assert!(text.contains("encodng"), "{text}");
+    }
+
+    #[test]
+    fn kafka_stages_parse_and_their_errors_name_stage_and_key() {
+        let kafka = "[sources.in]\ntype = \"kafka\"\nbootstrap_servers = \"b:9092\"\ngroup_id = \"g\"\ntopics = [\"logs\"]\n\
+                     [sinks.out]\ninputs = [\"in\"]\ntype = \"kafka\"\nbootstrap_servers = \"b:9092\"\ntopic = \"t\"\nkey = \"{{service}}\"\n";
+        let pipeline = parse(Path::new("p.toml"), kafka, None).unwrap();
+        assert!(
+            matches!(&pipeline.sources[0].kind, SourceKind::Kafka(c) if c.subscription == ["logs"])
+        );
+        assert!(matches!(&pipeline.sinks[0].kind, SinkKind::Kafka(c) if c.key.is_some()));
+        let e = err(&kafka.replace("topics = [\"logs\"]", "topic = \"logs\""));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("p.toml:5:")
+                && text.contains("`sources.in`")
+                && text.contains("unknown field `topic`"),
+            "{text}"
+        );
+        let e = err(&kafka.replace("key = \"{{service}}\"", "compression = \"gzip\""));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("p.toml:11:") && text.contains("`sinks.out`") && text.contains("gzip"),
+            "{text}"
+        );
+        let e = err(&kafka.replace(
+            "type = \"kafka\"\nbootstrap_servers = \"b:9092\"\ntopic",
+            "type = \"kafk\"\nbootstrap_servers = \"b:9092\"\ntopic",
+        ));
+        assert!(
+            e.to_string()
+                .contains("expected one of console, file, store, blackhole, kafka"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //!   the pipeline;
 //! - `pipelines`: TOML pipelines run end to end through the `sluice` binary;
 //! - `serve`: the store's HTTP API, with real clients of the protocols it speaks;
-//! - `edge`: the shipped edge agent forwarding to the shipped central pipeline.
+//! - `edge`: the shipped edge agent forwarding to the shipped central pipeline;
+//! - `kafka`: two `sluice run` processes in one consumer group, one killed.
 
 mod delivery;
 mod edge;
 mod guests;
 mod isolation;
+mod kafka;
 mod loghub;
 mod pipelines;
 mod reload;
