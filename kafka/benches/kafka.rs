@@ -99,14 +99,7 @@ async fn sluice_produce(broker: &Broker, topic: &str, input: &std::path::Path) -
     .unwrap();
     let (tx, input_rx) = mpsc::channel(16);
     let (_stop, shutdown) = watch::channel(false);
-    let ctx = SinkContext {
-        name: "bench".into(),
-        input: input_rx,
-        counters: Default::default(),
-        count_input: true,
-        shutdown,
-        data_dir: std::env::temp_dir(),
-    };
+    let ctx = SinkContext::new("bench", input_rx, shutdown, std::env::temp_dir());
     let started = Instant::now();
     let sink = tokio::spawn(sluice_kafka::sink::run(config, ctx));
     let mut tracker = AckTracker::new();

@@ -32,14 +32,7 @@ async fn write(broker: &Broker, config: serde_json::Value, count: usize) {
     let config: sluice_kafka::KafkaSinkConfig = serde_json::from_value(full).unwrap();
     let (tx, input) = mpsc::channel(8);
     let (_stop, shutdown) = watch::channel(false);
-    let ctx = SinkContext {
-        name: "out".into(),
-        input,
-        counters: Default::default(),
-        count_input: true,
-        shutdown,
-        data_dir: std::env::temp_dir(),
-    };
+    let ctx = SinkContext::new("out", input, shutdown, std::env::temp_dir());
     let counters = ctx.counters.clone();
     let task = tokio::spawn(sluice_kafka::sink::run(config, ctx));
     let mut tracker = AckTracker::new();
@@ -175,14 +168,7 @@ async fn a_record_that_cannot_be_sent_fails_its_batch() {
     .unwrap();
     let (tx, input) = mpsc::channel(8);
     let (_stop, shutdown) = watch::channel(false);
-    let ctx = SinkContext {
-        name: "out".into(),
-        input,
-        counters: Default::default(),
-        count_input: true,
-        shutdown,
-        data_dir: std::env::temp_dir(),
-    };
+    let ctx = SinkContext::new("out", input, shutdown, std::env::temp_dir());
     let counters = ctx.counters.clone();
     let task = tokio::spawn(sluice_kafka::sink::run(config, ctx));
     let mut tracker = AckTracker::new();

@@ -10,10 +10,11 @@ use sluice_query::Query;
 use sluice_store::{
     parse_pipe, Clock, ColdStorage, Retention, SearchRequest, Store, StoreOptions, SyncMode,
 };
+use sluice_test_support::{ensure_tool, free_port};
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -418,36 +419,6 @@ fn cold_after_without_cold_storage_is_an_error() {
 // ---------------------------------------------------------------------------------------
 // S3 (moto)
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The path of a tool from `scripts/ensure-tool`, or `None` (after a loud notice) when it
-/// cannot be provisioned. Under `CI=true` that fails the test instead.
-fn ensure_tool(name: &str) -> Option<PathBuf> {
-    let output = Command::new(repo().join("scripts/ensure-tool"))
-        .arg(name)
-        .stderr(Stdio::piped())
-        .output()
-        .expect("runs scripts/ensure-tool");
-    if output.status.success() {
-        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        return Some(PathBuf::from(path));
-    }
-    let why = format!(
-        "cannot provision `{name}` with scripts/ensure-tool:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!!!!!!! SKIPPED: {why}!!!!!!!! (under CI=true this fails)\n"
-    );
-    None
-}
-
 /// A moto_server child, killed on drop.
 struct Moto {
     child: Child,
@@ -486,11 +457,7 @@ fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
 
 fn start_moto() -> Option<Moto> {
     let bin = ensure_tool("moto")?;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new(&bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())

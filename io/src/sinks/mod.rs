@@ -35,6 +35,24 @@ pub struct SinkContext {
 }
 
 impl SinkContext {
+    /// A context with fresh counters that counts its input, keeping state
+    /// under `data_dir`.
+    pub fn new(
+        name: impl Into<String>,
+        input: mpsc::Receiver<Batch>,
+        shutdown: watch::Receiver<bool>,
+        data_dir: PathBuf,
+    ) -> SinkContext {
+        SinkContext {
+            name: name.into(),
+            input,
+            counters: Default::default(),
+            count_input: true,
+            shutdown,
+            data_dir,
+        }
+    }
+
     /// The next batch, counted; `None` once every input has finished.
     pub async fn recv(&mut self) -> Option<Batch> {
         let batch = self.input.recv().await?;
@@ -129,15 +147,10 @@ pub fn jitter(max: Duration) -> Duration {
 pub(crate) fn test_context(capacity: usize) -> (mpsc::Sender<Batch>, SinkContext) {
     let (tx, input) = mpsc::channel(capacity);
     let (_stop, shutdown) = watch::channel(false);
-    let ctx = SinkContext {
-        name: "out".into(),
-        input,
-        counters: Default::default(),
-        count_input: true,
-        shutdown,
-        data_dir: std::env::temp_dir(),
-    };
-    (tx, ctx)
+    (
+        tx,
+        SinkContext::new("out", input, shutdown, std::env::temp_dir()),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -763,7 +763,8 @@ fn parse_rfc3339(b: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::sources::test_support::{channel, EventReceiver};
-    use std::path::{Path, PathBuf};
+    use sluice_test_support::ensure_tool;
+    use std::path::Path;
     use tokio::sync::watch;
 
     const NOW: i64 = 1_763_798_400_000_000_000; // 2025-11-22T08:00:00Z
@@ -1047,33 +1048,6 @@ mod tests {
     }
 
     // ---- the real client: util-linux `logger` ----
-
-    /// `scripts/ensure-tool name`, or `None` after a loud notice; under
-    /// `CI=true` a missing tool fails the test.
-    fn ensure_tool(name: &str) -> Option<PathBuf> {
-        let output = std::process::Command::new(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ensure-tool"),
-        )
-        .arg(name)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("runs scripts/ensure-tool");
-        if output.status.success() {
-            return Some(String::from_utf8_lossy(&output.stdout).trim().into());
-        }
-        let why = format!(
-            "cannot provision `{name}` with scripts/ensure-tool:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{why}");
-        }
-        use std::io::Write;
-        let _ = std::io::stderr().write_fmt(format_args!(
-            "\n!!!!!!!! SKIPPED: {why}!!!!!!!! (under CI=true this fails)\n"
-        ));
-        None
-    }
 
     struct Receiver {
         port: u16,

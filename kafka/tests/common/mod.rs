@@ -1,7 +1,7 @@
 //! A real Kafka-protocol broker (tansu, in memory) for the tests, and
 //! plain rdkafka clients to feed and check it.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test file uses its own part
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -9,36 +9,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+pub use sluice_test_support::{ensure_tool, free_port};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// `scripts/ensure-tool name`: the tool's path, or `None` (after a loud notice) when it
-/// cannot be provisioned outside CI. Under `CI=true` that fails the test instead.
-pub fn ensure_tool(name: &str) -> Option<PathBuf> {
-    let output = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ensure-tool"))
-        .arg(name)
-        .stderr(Stdio::piped())
-        .output()
-        .expect("runs scripts/ensure-tool");
-    if output.status.success() {
-        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        return Some(PathBuf::from(path));
-    }
-    let why = format!(
-        "cannot provision `{name}` with scripts/ensure-tool:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
-    }
-    let _ = std::io::stderr().write_fmt(format_args!(
-        "\n!!!!!!!! SKIPPED: {why}!!!!!!!! (under CI=true this fails)\n"
-    ));
-    None
-}
 
 /// A tansu broker on a free port, killed on drop.
 pub struct Broker {
@@ -50,10 +24,7 @@ impl Broker {
     /// Starts a broker, or `None` when tansu cannot be had outside CI.
     pub fn start() -> Option<Broker> {
         let tansu = ensure_tool("tansu")?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu)
             .args([

@@ -52,13 +52,7 @@ pub fn sluice() -> Command {
     cmd
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use sluice_test_support::free_port;
 
 /// Metric `name` of stage `stage` of the pipeline `pipeline` (its file
 /// stem), read from `/metrics` on `port`.

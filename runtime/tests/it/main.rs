@@ -20,6 +20,7 @@ mod serve;
 
 use sluice::plugin::transform::{Grants, TransformLimits, TransformPlugin};
 use sluice::plugin::PluginEngine;
+pub use sluice_test_support::{ensure_tool, free_port};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -46,15 +47,6 @@ pub fn load(name: &str, limits: TransformLimits, grants: Grants) -> TransformPlu
         .expect("configures")
 }
 
-/// A TCP port nothing listens on (yet).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The `sluice` binary under test.
 pub fn sluice() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
@@ -79,33 +71,4 @@ pub fn run_logged(pipeline: &std::path::Path, log: &std::path::Path) -> std::pro
         .stderr(log)
         .spawn()
         .unwrap()
-}
-
-/// Runs `scripts/ensure-tool name`: the tool's path, or `None` (after a loud
-/// notice) when it cannot be provisioned outside CI. Under CI that fails.
-pub fn ensure_tool(name: &str) -> Option<PathBuf> {
-    let output = std::process::Command::new(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ensure-tool"),
-    )
-    .arg(name)
-    .stderr(std::process::Stdio::piped())
-    .output()
-    .expect("runs scripts/ensure-tool");
-    if output.status.success() {
-        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        return Some(PathBuf::from(path));
-    }
-    let why = format!(
-        "cannot provision `{name}` with scripts/ensure-tool:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
-    }
-    // Straight to stderr: the test harness captures `eprintln!` of tests that pass.
-    let _ = std::io::Write::write_fmt(
-        &mut std::io::stderr(),
-        format_args!("\n!!!!!!!! SKIPPED: {why}!!!!!!!! (under CI=true this fails)\n"),
-    );
-    None
 }

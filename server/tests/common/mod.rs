@@ -1,11 +1,12 @@
 //! What the server's integration tests share: an in-process server over a fresh store, and
 //! provisioning the real clients they drive.
-#![allow(dead_code)] // Each test file uses its own part.
+#![allow(dead_code, unused_imports)] // Each test file uses its own part.
 
 use sluice_server::{serve, Api, ServerOptions};
 use sluice_store::{Store, StoreOptions};
+pub use sluice_test_support::ensure_tool;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// A server on its own 2-thread runtime; stopped when dropped.
@@ -101,31 +102,4 @@ pub fn encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// `scripts/ensure-tool name`: the tool's path, or `None` (after a loud notice) when it
-/// cannot be provisioned outside CI. Under `CI=true` that fails the test instead.
-pub fn ensure_tool(name: &str) -> Option<PathBuf> {
-    let output = std::process::Command::new(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ensure-tool"),
-    )
-    .arg(name)
-    .stderr(std::process::Stdio::piped())
-    .output()
-    .expect("runs scripts/ensure-tool");
-    if output.status.success() {
-        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        return Some(PathBuf::from(path));
-    }
-    let why = format!(
-        "cannot provision `{name}` with scripts/ensure-tool:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}");
-    }
-    let _ = std::io::stderr().write_fmt(format_args!(
-        "\n!!!!!!!! SKIPPED: {why}!!!!!!!! (under CI=true this fails)\n"
-    ));
-    None
 }
