@@ -712,7 +712,7 @@ mod tests {
         ));
         assert!(
             e.to_string()
-                .contains("expected one of console, file, store, blackhole, kafka"),
+                .contains("expected one of console, file, store, blackhole, sluice, kafka"),
             "{e}"
         );
     }
