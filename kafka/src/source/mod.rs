@@ -341,19 +341,15 @@ pub async fn run(config: KafkaSourceConfig, ctx: SourceContext) -> Result<(), Ka
 fn mark(consumer: &StreamConsumer<SourceState>, message: &BorrowedMessage<'_>) -> Mark {
     let key = (message.topic().to_owned(), message.partition());
     let state = consumer.context();
-    let mut assignment = state.lock();
-    let generation = match assignment.partitions.get(&key) {
-        Some(partition) => partition.generation,
-        None => {
-            // A message of a partition we were not told about: track it anyway.
-            assignment.generations += 1;
-            let generation = assignment.generations;
-            assignment
-                .partitions
-                .insert(key.clone(), Partition::new(generation));
-            generation
-        }
-    };
+    let assignment = state.lock();
+    // A message of a partition this member does not hold (fetched before
+    // it was revoked) gets generation 0, which no assignment has, so `send`
+    // leaves it out. Tracking it would let this member commit an offset of
+    // a partition another member now reads, past events it never stored.
+    let generation = assignment
+        .partitions
+        .get(&key)
+        .map_or(0, |partition| partition.generation);
     Mark {
         key,
         generation,
