@@ -10,6 +10,7 @@ use sluice_event::{Event, Value};
 use sluice_io::sinks::SinkContext;
 use sluice_io::{AckTracker, Batch};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -22,6 +23,26 @@ fn event(i: usize) -> Event {
     event
 }
 
+/// The sink running over `config`: the sender feeding it, its counters
+/// and its task.
+fn start(
+    config: sluice_kafka::KafkaSinkConfig,
+) -> (
+    mpsc::Sender<Batch>,
+    Arc<sluice_io::StageCounters>,
+    tokio::task::JoinHandle<Result<(), sluice_kafka::KafkaError>>,
+) {
+    let (tx, input) = mpsc::channel(8);
+    let (_stop, shutdown) = watch::channel(false);
+    let ctx = SinkContext::new("out", input, shutdown, std::env::temp_dir());
+    let counters = ctx.counters.clone();
+    (
+        tx,
+        counters,
+        tokio::spawn(sluice_kafka::sink::run(config, ctx)),
+    )
+}
+
 /// Runs the sink with `config` over `count` events in batches of 100 and
 /// waits until every batch is acknowledged.
 async fn write(broker: &Broker, config: serde_json::Value, count: usize) {
@@ -30,11 +51,7 @@ async fn write(broker: &Broker, config: serde_json::Value, count: usize) {
         full[k] = v.clone();
     }
     let config: sluice_kafka::KafkaSinkConfig = serde_json::from_value(full).unwrap();
-    let (tx, input) = mpsc::channel(8);
-    let (_stop, shutdown) = watch::channel(false);
-    let ctx = SinkContext::new("out", input, shutdown, std::env::temp_dir());
-    let counters = ctx.counters.clone();
-    let task = tokio::spawn(sluice_kafka::sink::run(config, ctx));
+    let (tx, counters, task) = start(config);
     let mut tracker = AckTracker::new();
     let events: Vec<Event> = (0..count).map(event).collect();
     for chunk in events.chunks(100) {
@@ -166,11 +183,7 @@ async fn a_record_that_cannot_be_sent_fails_its_batch() {
         "bootstrap_servers": "127.0.0.1:9", "topic": "logs-{{absent}}",
     }))
     .unwrap();
-    let (tx, input) = mpsc::channel(8);
-    let (_stop, shutdown) = watch::channel(false);
-    let ctx = SinkContext::new("out", input, shutdown, std::env::temp_dir());
-    let counters = ctx.counters.clone();
-    let task = tokio::spawn(sluice_kafka::sink::run(config, ctx));
+    let (tx, counters, task) = start(config);
     let mut tracker = AckTracker::new();
     let packed = PackedBatch::from_events(&[event(0), event(1)]).unwrap();
     tx.send(Batch::new(packed, tracker.issue().1))

@@ -38,13 +38,17 @@ fn main() {
     }
 }
 
-/// Writes `target_bytes` (at least) of Loghub lines to `path`; returns the
+/// Writes Loghub lines to `path` until `enough(lines, bytes)`; returns the
 /// line count and the bytes.
-fn write_lines(path: &Path, lines: &[String], target_bytes: usize) -> (usize, usize) {
+fn write_lines(
+    path: &Path,
+    lines: &[String],
+    enough: impl Fn(usize, usize) -> bool,
+) -> (usize, usize) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let (mut n, mut bytes) = (0, 0);
     for line in lines.iter().cycle() {
-        if bytes >= target_bytes {
+        if enough(n, bytes) {
             break;
         }
         out.write_all(line.as_bytes()).unwrap();
@@ -54,16 +58,6 @@ fn write_lines(path: &Path, lines: &[String], target_bytes: usize) -> (usize, us
     }
     out.flush().unwrap();
     (n, bytes)
-}
-
-fn write_count(path: &Path, lines: &[String], count: usize) -> usize {
-    let mut text = String::new();
-    for line in lines.iter().cycle().take(count) {
-        text.push_str(line);
-        text.push('\n');
-    }
-    std::fs::write(path, &text).unwrap();
-    text.len()
 }
 
 /// The central side (or the direct baseline): `source` → store, with the
@@ -160,7 +154,7 @@ fn throughput(lines: &[String]) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input");
     std::fs::create_dir(&input).unwrap();
-    let bytes = write_count(&input.join("app.log"), lines, events);
+    let (_, bytes) = write_lines(&input.join("app.log"), lines, |n, _| n == events);
     let mb = bytes as f64 / 1e6;
     let (mut direct, mut forwarded) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
@@ -212,7 +206,8 @@ fn recovery(lines: &[String], direct_rate: Option<f64>) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input");
     std::fs::create_dir(&input).unwrap();
-    let (events, bytes) = write_lines(&input.join("app.log"), lines, backlog_mb << 20);
+    let target = backlog_mb << 20;
+    let (events, bytes) = write_lines(&input.join("app.log"), lines, |_, b| b >= target);
     let (api, forward, edge_api) = (free_port(), free_port(), free_port());
     let edge = start(&edge_pipeline(dir.path(), &input, forward, edge_api));
     let buffered = Instant::now();
