@@ -11,7 +11,10 @@
 //! baseline and the raw file go; default a fresh directory under the target dir),
 //! `SLUICE_BENCH_KEEP=1` (keep it), `SLUICE_BENCH_RUNS` (query runs, 25),
 //! `SLUICE_BENCH_RG_RUNS` (7), `SLUICE_BENCH_FRESH_SECS` (20), `SLUICE_BENCH_SYNC`
-//! (`always`, the store's default, or `interval`: fsync at most every second).
+//! (`always`, the store's default, or `interval`: fsync at most every second),
+//! `SLUICE_BENCH_SECTIONS` (a comma list of `ingest`, `queries`, `freshness`; default all).
+//! Without `ingest`, `SLUICE_BENCH_DIR` must hold a run kept with `SLUICE_BENCH_KEEP=1`, whose
+//! store and raw file the other sections then use as they are.
 //!
 //! - **Ingest**: the corpus through `Store::append` in batches (store defaults: a background
 //!   thread flushes at 100k rows and merges), then `flush`; then the store is reopened with
@@ -155,31 +158,104 @@ fn main() -> Result<()> {
             .join("../target/store-bench")
             .join(format!("run-{}", std::process::id())),
     };
-    if dir.join(INDEX).exists() || dir.join("tantivy").exists() {
-        bail!("{} already holds a run; remove it first", dir.display());
-    }
-    std::fs::create_dir_all(&dir)?;
+    let sections: Vec<String> = std::env::var("SLUICE_BENCH_SECTIONS")
+        .unwrap_or_else(|_| "ingest,queries,freshness".into())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .collect();
+    let wanted = |s: &str| sections.iter().any(|w| w == s);
     let loghub = default_loghub_dir();
     let spec = Spec::new(events, seed);
     let rg = find_rg()?;
+    let raw_path = dir.join("corpus.log");
+    let (store, n, raw_bytes) = if wanted("ingest") {
+        ingest(&dir, &loghub, &spec, batch, sync, &raw_path, &rg)?
+    } else {
+        let raw_bytes = std::fs::metadata(&raw_path)
+            .with_context(|| {
+                format!(
+                    "{}: no kept run here (SLUICE_BENCH_KEEP=1)",
+                    raw_path.display()
+                )
+            })?
+            .len();
+        let store = Store::open(
+            dir.join("store"),
+            StoreOptions {
+                sync,
+                ..StoreOptions::default()
+            },
+        )?;
+        let stats = store.stats(INDEX)?;
+        let n = stats.segment_rows + stats.mem_rows;
+        println!(
+            "# Store benchmark on the kept run in {}: {n} events\n",
+            dir.display()
+        );
+        (store, n, raw_bytes)
+    };
+    let raw_mb = raw_bytes as f64 / 1e6;
+    // The corpus's end (the queries' "last 24 h"): the kept run's, since it moves every hour.
+    let end_path = dir.join("corpus.end");
+    let end: i64 = if wanted("ingest") {
+        std::fs::write(&end_path, spec.end.to_string())?;
+        spec.end
+    } else {
+        std::fs::read_to_string(&end_path)?.trim().parse()?
+    };
+    if wanted("queries") {
+        queries(&store, end, &rg, &raw_path, runs, rg_runs, raw_mb)?;
+    }
+    let store = Arc::new(store);
+    if wanted("freshness") {
+        fresh(&store, &loghub, seed, fresh_secs, n, runs)?;
+    }
+    drop(store);
+    // A kept run that these sections only read stays.
+    if std::env::var_os("SLUICE_BENCH_KEEP").is_some() || !wanted("ingest") {
+        eprintln!("kept {}", dir.display());
+    } else {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Generates the corpus (the raw file for rg), ingests it into a fresh store in `dir`, merges,
+/// indexes it with tantivy alone, and prints the ingest and disk tables. Returns the store, the
+/// events and the raw bytes.
+#[allow(clippy::too_many_arguments)]
+fn ingest(
+    dir: &Path,
+    loghub: &Path,
+    spec: &Spec,
+    batch: usize,
+    sync: SyncMode,
+    raw_path: &Path,
+    rg: &Path,
+) -> Result<(Store, u64, u64)> {
+    if dir.join(INDEX).exists() || dir.join("tantivy").exists() {
+        bail!("{} already holds a run; remove it first", dir.display());
+    }
+    std::fs::create_dir_all(dir)?;
     println!(
-        "# Store benchmark: {events} events, batches of {batch}, seed {seed}, sync {sync:?}, in {}\n",
+        "# Store benchmark: {} events, batches of {batch}, seed {}, sync {sync:?}, in {}\n",
+        spec.events,
+        spec.seed,
         dir.display()
     );
     println!(
         "rg: {} ({})\n",
         rg.display(),
-        String::from_utf8_lossy(&Command::new(&rg).arg("--version").output()?.stdout)
+        String::from_utf8_lossy(&Command::new(rg).arg("--version").output()?.stdout)
             .lines()
             .next()
             .unwrap_or("")
     );
 
     // The generator alone, writing the raw text file for rg.
-    let raw_path = dir.join("corpus.log");
     let ((n, raw_bytes), gen) = timed(|| {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&raw_path)?);
-        let mut corpus = Corpus::open(&loghub, &spec)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(raw_path)?);
+        let mut corpus = Corpus::open(loghub, spec)?;
         let mut buf = Vec::with_capacity(batch);
         let (mut n, mut bytes) = (0u64, 0u64);
         while corpus.fill(batch, &mut buf) {
@@ -206,7 +282,7 @@ fn main() -> Result<()> {
     };
     let store = Store::open(dir.join("store"), opts.clone())?;
     let (_, ingest) = timed(|| {
-        let mut corpus = Corpus::open(&loghub, &spec)?;
+        let mut corpus = Corpus::open(loghub, spec)?;
         let mut buf = Vec::with_capacity(batch);
         let mut done = 0u64;
         let mut next_report = Instant::now() + Duration::from_secs(30);
@@ -249,7 +325,7 @@ fn main() -> Result<()> {
 
     // Baseline: tantivy alone.
     let tantivy_dir = dir.join("tantivy");
-    let (_, tantivy) = timed(|| tantivy_alone(&tantivy_dir, &loghub, &spec, batch))?;
+    let (_, tantivy) = timed(|| tantivy_alone(&tantivy_dir, loghub, spec, batch))?;
     eprintln!("tantivy alone {:.1} s", tantivy.wall);
 
     println!("## Ingest\n");
@@ -324,8 +400,20 @@ fn main() -> Result<()> {
     );
     println!();
 
+    Ok((store, n, raw_bytes))
+}
+
+/// Runs the query table: each query against the store and its `rg` baseline.
+fn queries(
+    store: &Store,
+    end: i64,
+    rg: &Path,
+    raw_path: &Path,
+    runs: usize,
+    rg_runs: usize,
+    raw_mb: f64,
+) -> Result<()> {
     // Queries.
-    let end = spec.end;
     let day = 24 * HOUR;
     let queries: Vec<QuerySpec> = vec![
         (
@@ -405,7 +493,7 @@ fn main() -> Result<()> {
         let mut count = String::new();
         let mut rg_run = || -> Result<f64> {
             let t = Instant::now();
-            let out = Command::new(&rg).args(rg_args).arg(&raw_path).output()?;
+            let out = Command::new(rg).args(rg_args).arg(raw_path).output()?;
             let ms = t.elapsed().as_secs_f64() * 1e3;
             count = String::from_utf8_lossy(&out.stdout).trim().to_owned();
             Ok(ms)
@@ -436,9 +524,20 @@ fn main() -> Result<()> {
     }
     println!();
 
+    Ok(())
+}
+
+/// Runs the freshness table.
+fn fresh(
+    store: &Arc<Store>,
+    loghub: &Path,
+    seed: u64,
+    fresh_secs: u64,
+    n: u64,
+    runs: usize,
+) -> Result<()> {
     // Freshness.
-    let store = Arc::new(store);
-    let (fresh, steady) = freshness(&store, &loghub, seed, fresh_secs)?;
+    let (fresh, steady) = freshness(store, loghub, seed, fresh_secs)?;
     let search_alone = {
         let mut req = SearchRequest::new(sluice_query::parse("fm99999999")?);
         req.limit = 100;
@@ -470,12 +569,6 @@ fn main() -> Result<()> {
     );
     println!();
 
-    drop(store);
-    if std::env::var_os("SLUICE_BENCH_KEEP").is_some() {
-        eprintln!("kept {}", dir.display());
-    } else {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
-    }
     Ok(())
 }
 

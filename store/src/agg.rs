@@ -14,7 +14,9 @@
 //! field's value as JSON (a missing field is `null`).
 
 use crate::error::{Error, Result};
-use crate::index::{event_at, scan, Index, Loc};
+use crate::fastagg::{Counts, Grouping, KeyColumn};
+use crate::index::{event_at, scan, Index, Loc, View};
+use crate::plan::Plan;
 use crate::search::SearchRequest;
 use crate::segment::Budget;
 use arrow_array::Array;
@@ -22,6 +24,8 @@ use serde_json::Value as Json;
 use sluice_event::{value_to_json, Event, Value};
 use sluice_query::text::Number;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Func {
@@ -354,14 +358,6 @@ impl Acc {
 /// needs (`level` there is the normalized name, as [`group_key`] gives it).
 const DICT_FIELDS: [&str; 3] = ["level", "service", "host"];
 
-/// Whether every value of `field` in a segment is a string or null (or it has none), so a null
-/// in its dictionary column means the field is absent or null: a null group key either way.
-fn only_strings(meta: &crate::segment::SegmentMeta, field: &str) -> bool {
-    meta.fields
-        .get(field)
-        .is_none_or(|st| st.types.keys().all(|t| t == "string" || t == "null"))
-}
-
 /// Reads group keys, from the columns of segment rows when it can.
 struct Keys<'v> {
     view: &'v crate::index::View,
@@ -400,7 +396,7 @@ impl Keys<'_> {
             match cols.dict_value(f, i) {
                 Some(v) => out.push(Json::String(v.to_owned())),
                 // Absent, when the segment has no other type for the field.
-                None if only_strings(&self.view.segments[s].meta, f) => out.push(Json::Null),
+                None if self.view.segments[s].meta.only_strings(f) => out.push(Json::Null),
                 // Not a string (or absent): the fields column knows.
                 None => return Ok(None),
             }
@@ -490,7 +486,7 @@ impl FastCounts {
                 at: (s, b),
                 keys: dicts.keyed(field).map(|(keys, _)| keys.clone()),
                 ids,
-                nulls_absent: only_strings(&view.segments[s].meta, field),
+                nulls_absent: view.segments[s].meta.only_strings(field),
             });
         }
         let m = self.batch.as_ref().expect("mapped above");
@@ -542,6 +538,80 @@ impl FastCounts {
     }
 }
 
+/// Counts the segments of `view` that the fast fields can answer ([`Segment::count_columns`]),
+/// on every core when there are enough rows. Returns their counts and the view without them.
+fn count_segments(
+    view: &View,
+    plan: &Plan,
+    query: &sluice_query::Query,
+    range: (crate::segment::TimeField, i64, i64),
+    snap: u64,
+    grouping: Grouping,
+    budget: &mut Budget,
+) -> Result<(Vec<Counts>, View)> {
+    let (field, from, to) = range;
+    let candidates: Vec<usize> = (0..view.segments.len())
+        .filter(|&i| {
+            let seg = &view.segments[i];
+            seg.overlaps(field, from, to)
+                && seg.meta.min_seq <= snap
+                && !crate::plan::prunes(query.root(), &seg.meta)
+        })
+        .collect();
+    let rows: u64 = candidates.iter().map(|&i| view.segments[i].meta.rows).sum();
+    let workers = if rows >= 1 << 18 {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(candidates.len())
+    } else {
+        1
+    };
+    let budget = Mutex::new(budget);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<Option<Counts>>)>> = Mutex::new(Vec::new());
+    let work = || {
+        while let Some(&i) = candidates.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let r = view.segments[i].count_columns(plan, range, snap, grouping, &budget);
+            let failed = r.is_err();
+            if let Ok(mut v) = results.lock() {
+                v.push((i, r));
+            }
+            if failed {
+                break;
+            }
+        }
+    };
+    if workers > 1 {
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(work);
+            }
+        });
+    } else {
+        work();
+    }
+    let mut answered = vec![false; view.segments.len()];
+    let mut counts = Vec::new();
+    for (i, r) in results.into_inner().unwrap_or_default() {
+        if let Some(c) = r? {
+            answered[i] = true;
+            counts.push(c);
+        }
+    }
+    let rest = View {
+        segments: view
+            .segments
+            .iter()
+            .zip(&answered)
+            .filter(|(_, a)| !**a)
+            .map(|(s, _)| s.clone())
+            .collect(),
+        mem: view.mem.clone(),
+        cold: view.cold.clone(),
+    };
+    Ok((counts, rest))
+}
+
 /// Groups being accumulated, per pipe kind.
 enum State {
     Stats(BTreeMap<Vec<String>, (Vec<Json>, Acc)>),
@@ -550,6 +620,36 @@ enum State {
 }
 
 impl State {
+    /// Adds one segment's column counts.
+    fn add_counts(&mut self, counts: Counts, grouped: bool) {
+        for (bucket, key, n) in counts.cells {
+            let key = key.map_or(Json::Null, Json::String);
+            match self {
+                State::Stats(groups) => {
+                    let key: Vec<Json> = if grouped { vec![key] } else { Vec::new() };
+                    let k: Vec<String> = key.iter().map(Json::to_string).collect();
+                    groups
+                        .entry(k)
+                        .or_insert_with(|| (key, Acc::default()))
+                        .1
+                        .count += n;
+                }
+                State::Timechart(groups) => {
+                    groups
+                        .entry((bucket, key.to_string()))
+                        .or_insert_with(|| (key, Acc::default()))
+                        .1
+                        .count += n;
+                }
+                State::Top(top) => {
+                    if !key.is_null() {
+                        top.entry(key.to_string()).or_insert((key, 0)).1 += n;
+                    }
+                }
+            }
+        }
+    }
+
     fn add(
         &mut self,
         keys: &mut Keys<'_>,
@@ -615,24 +715,42 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         Pipe::Timechart { aggs, by, .. } => (by.iter().map(String::as_str).collect(), aggs),
         Pipe::Top { field, .. } => (vec![field.as_str()], &[]),
     };
-    let mut keys = Keys {
-        view: &view,
-        columns_only: aggs.iter().all(|a| *a == Func::Count)
-            && by.iter().all(|f| DICT_FIELDS.contains(f)),
-        batch: None,
-    };
+    let columns_only =
+        aggs.iter().all(|a| *a == Func::Count) && by.iter().all(|f| DICT_FIELDS.contains(f));
     let mut state = match pipe {
         Pipe::Stats { .. } => State::Stats(BTreeMap::new()),
         Pipe::Timechart { .. } => State::Timechart(BTreeMap::new()),
         Pipe::Top { .. } => State::Top(BTreeMap::new()),
     };
-    let mut fast =
-        (keys.columns_only && by.len() <= 1).then(|| FastCounts::new(by.first().copied()));
     let interval = match pipe {
         Pipe::Timechart { interval_ns, .. } => Some(*interval_ns),
         _ => None,
     };
-    let mut matched = 0u64;
+    // Segments whose counts the fast fields give; the rest (and memory) take the scan below.
+    let mut column_counts = Vec::new();
+    let column_key = match by.as_slice() {
+        [] => Some(None),
+        [f] => KeyColumn::of(f).map(Some),
+        _ => None,
+    };
+    let view = match column_key.filter(|_| columns_only) {
+        Some(key) => {
+            let grouping = Grouping { key, interval };
+            let range = (req.time_field, req.from, req.to);
+            let (counts, rest) =
+                count_segments(&view, &plan, &req.query, range, snap, grouping, &mut budget)?;
+            column_counts = counts;
+            rest
+        }
+        None => view,
+    };
+    let mut matched: u64 = column_counts.iter().map(|c| c.matched).sum();
+    let mut keys = Keys {
+        view: &view,
+        columns_only,
+        batch: None,
+    };
+    let mut fast = (columns_only && by.len() <= 1).then(|| FastCounts::new(by.first().copied()));
     let mut failed: Option<Error> = None;
     scan(
         &view,
@@ -675,6 +793,9 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
     }
     if let Some(fast) = fast {
         fast.fold_into(&mut state);
+    }
+    for c in column_counts {
+        state.add_counts(c, !by.is_empty());
     }
     let (columns, rows) = match (state, pipe) {
         (State::Stats(mut groups), Pipe::Stats { aggs, by: names }) => {

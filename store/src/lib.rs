@@ -80,6 +80,7 @@ mod catalog;
 mod codec;
 mod error;
 mod failpoint;
+mod fastagg;
 mod index;
 mod plan;
 mod rows;

@@ -57,6 +57,24 @@ pub struct SegmentMeta {
     pub fields: BTreeMap<String, FieldStats>,
 }
 
+impl SegmentMeta {
+    /// The smallest and largest value of `field` in the segment.
+    pub fn time_range(&self, field: TimeField) -> (i64, i64) {
+        match field {
+            TimeField::Timestamp => (self.min_timestamp, self.max_timestamp),
+            TimeField::IngestTimestamp => (self.min_ingest_timestamp, self.max_ingest_timestamp),
+        }
+    }
+
+    /// Whether every value of `field` in the segment is a string or null (or it has none), so
+    /// a missing string value means the field is absent or null: a null group key either way.
+    pub fn only_strings(&self, field: &str) -> bool {
+        self.fields
+            .get(field)
+            .is_none_or(|st| st.types.keys().all(|t| t == "string" || t == "null"))
+    }
+}
+
 pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -215,7 +233,7 @@ pub fn build(
 pub struct Segment {
     pub meta: SegmentMeta,
     pub dir: PathBuf,
-    searcher: Searcher,
+    pub(crate) searcher: Searcher,
     pub rows: Rows,
     retired: AtomicBool,
 }
@@ -256,6 +274,25 @@ impl Budget {
             }
         }
         true
+    }
+
+    /// What is left of the budget (0 once it is cut or past its deadline).
+    pub fn remaining(&self) -> u64 {
+        if self.cut || self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return 0;
+        }
+        self.max.saturating_sub(self.examined)
+    }
+
+    /// Counts up to `n` documents at once; returns how many may be examined (fewer than `n`:
+    /// the scan must stop after those).
+    pub fn take_all(&mut self, n: u64) -> u64 {
+        let allowed = n.min(self.remaining());
+        self.examined += allowed;
+        if allowed < n {
+            self.cut = true;
+        }
+        allowed
     }
 }
 
@@ -347,13 +384,7 @@ impl Segment {
 
     /// Whether any event can be in `[from, to)` of `field` (`to == i64::MAX`: no upper bound).
     pub fn overlaps(&self, field: TimeField, from: i64, to: i64) -> bool {
-        let (min, max) = match field {
-            TimeField::Timestamp => (self.meta.min_timestamp, self.meta.max_timestamp),
-            TimeField::IngestTimestamp => (
-                self.meta.min_ingest_timestamp,
-                self.meta.max_ingest_timestamp,
-            ),
-        };
+        let (min, max) = self.meta.time_range(field);
         self.meta.rows > 0 && max >= from && (min < to || to == i64::MAX)
     }
 
@@ -373,13 +404,7 @@ impl Segment {
             TimeField::Timestamp => schema.timestamp,
             TimeField::IngestTimestamp => schema.ingest_timestamp,
         };
-        let (min, max) = match field {
-            TimeField::Timestamp => (self.meta.min_timestamp, self.meta.max_timestamp),
-            TimeField::IngestTimestamp => (
-                self.meta.min_ingest_timestamp,
-                self.meta.max_ingest_timestamp,
-            ),
-        };
+        let (min, max) = self.meta.time_range(field);
         let inside = min >= from && (max < to || to == i64::MAX);
         let base: Box<dyn tantivy::query::Query> = match &plan.q {
             crate::plan::Q::All => Box::new(tantivy::query::AllQuery),

@@ -1,0 +1,409 @@
+//! Counting aggregations answered from a segment's columns: `count()` alone, by `level` or by
+//! `service`, as `stats`, `timechart` or `top`.
+//!
+//! The general path ([`crate::agg`]) visits each match through a callback and looks its group
+//! key up in the segment's rows. Here a segment's matches are taken in blocks of document ids
+//! and their group keys and times read from tantivy's fast fields (`level`, `service`,
+//! `timestamp`), each block with one call per column, into a dense table of counts per
+//! (time bucket, group). Over a match-all query whose time range covers the segment,
+//! `count()` and `count() by level` need no scan at all: the segment's row count and the
+//! document frequencies of its `level` terms are the answer (what Elasticsearch does for a
+//! `terms` aggregation under `match_all`).
+//!
+//! Not for: other aggregations (they need the values, which the rows hold), group keys
+//! without a fast field, in-memory events, or segments this path cannot answer exactly (an
+//! inexact plan, rows newer than the query's snapshot, a `level` that is not a level name):
+//! [`Segment::count_columns`] returns `None` for those and the caller takes the general path.
+
+use crate::error::{Error, Result};
+use crate::plan::{Plan, Q};
+use crate::schema::{view_prefix, Fields as Schema, NO_LEVEL};
+use crate::segment::{Budget, Segment, TimeField};
+use sluice_event::Level;
+use std::sync::Mutex;
+use tantivy::columnar::{Cardinality, Column, ColumnType, StrColumn};
+use tantivy::query::EnableScoring;
+use tantivy::{DocId, DocSet, Term, TERMINATED};
+
+/// Documents read per block.
+const BLOCK: usize = 4096;
+/// Largest table of (bucket, group) counts a segment may use (cells); a finer timechart
+/// takes the general path.
+const MAX_CELLS: u64 = 1 << 22;
+
+/// A group key held in a fast field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyColumn {
+    /// `level`: the [`Level`] number, [`NO_LEVEL`] for none.
+    Level,
+    /// `service`: string ordinals into the segment's dictionary.
+    Service,
+}
+
+impl KeyColumn {
+    pub fn of(field: &str) -> Option<KeyColumn> {
+        match field {
+            "level" => Some(KeyColumn::Level),
+            "service" => Some(KeyColumn::Service),
+            _ => None,
+        }
+    }
+}
+
+/// One segment's counts: `(bucket start, group key, events)` (the bucket is 0 without an
+/// interval; `None` is the null key).
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub cells: Vec<(i64, Option<String>, u64)>,
+    pub matched: u64,
+}
+
+/// What a count is grouped by.
+#[derive(Clone, Copy, Debug)]
+pub struct Grouping {
+    pub key: Option<KeyColumn>,
+    /// Timechart's bucket width in nanoseconds.
+    pub interval: Option<i64>,
+}
+
+/// `floor(t / every) * every`, as the general path buckets.
+fn bucket_start(t: i64, every: i64) -> i64 {
+    t.saturating_sub(t.rem_euclid(every))
+}
+
+/// The bucket index of `t` from `base` (a bucket start at or before `t`), with a float
+/// reciprocal instead of a division per event, corrected at the edges.
+#[inline]
+fn bucket_index(t: i64, base: i64, every: i64, inv: f64) -> usize {
+    let d = t.wrapping_sub(base);
+    let mut b = (d as f64 * inv) as i64;
+    if b * every > d {
+        b -= 1;
+    } else if (b + 1) * every <= d {
+        b += 1;
+    }
+    b as usize
+}
+
+/// Reads `docs`' values of a column into `out` (a value-less document reads as `none`).
+fn read<T: PartialOrd + Copy + Send + Sync + std::fmt::Debug + 'static>(
+    col: &Column<T>,
+    docs: &[DocId],
+    contiguous: bool,
+    none: T,
+    opt: &mut Vec<Option<T>>,
+    out: &mut Vec<T>,
+) {
+    out.clear();
+    out.resize(docs.len(), none);
+    if col.get_cardinality() == Cardinality::Full {
+        if contiguous {
+            col.values.get_range(u64::from(docs[0]), out);
+        } else {
+            col.values.get_vals(docs, out);
+        }
+    } else {
+        opt.clear();
+        opt.resize(docs.len(), None);
+        col.first_vals(docs, opt);
+        for (o, v) in out.iter_mut().zip(opt.iter()) {
+            *o = v.unwrap_or(none);
+        }
+    }
+}
+
+/// An i64 fast field as the u64 column tantivy stores it (see [`from_raw`]): its reader
+/// decodes a block of values in one call, where the i64 view maps them one by one.
+fn raw_i64(ff: &tantivy::fastfield::FastFieldReaders, name: &str) -> tantivy::Result<Column<u64>> {
+    match ff.u64_lenient_for_type(Some(&[ColumnType::I64]), name)? {
+        Some((col, _)) => Ok(col),
+        None => Err(tantivy::TantivyError::FieldNotFound(name.to_owned())),
+    }
+}
+
+/// tantivy's order-preserving i64 → u64 mapping, undone.
+#[inline]
+fn from_raw(u: u64) -> i64 {
+    (u ^ (1 << 63)) as i64
+}
+
+impl Segment {
+    /// Whether every `level` of this segment that is not a level name is absent or null, so
+    /// the `level` fast field's [`NO_LEVEL`] means a null group key.
+    fn levels_are_named(&self) -> Result<bool> {
+        let Some(stats) = self.meta.fields.get("level") else {
+            return Ok(true);
+        };
+        if stats.types.keys().any(|t| t != "string" && t != "null") {
+            return Ok(false);
+        }
+        let strings = stats.types.get("string").copied().unwrap_or(0);
+        Ok(self.level_doc_freqs()?.iter().sum::<u64>() == strings)
+    }
+
+    /// Documents per level number, from the `level` view's terms.
+    fn level_doc_freqs(&self) -> Result<[u64; 6]> {
+        let attr = Schema::shared().attr;
+        let mut buf = Vec::new();
+        let mut out = [0; 6];
+        for (n, slot) in out.iter_mut().enumerate() {
+            view_prefix(&mut buf, "level", b'l');
+            buf.push(n as u8);
+            *slot = self
+                .searcher
+                .doc_freq(&Term::from_field_bytes(attr, &buf))
+                .map_err(|e| Error::tantivy(&self.dir, e))?;
+        }
+        Ok(out)
+    }
+
+    /// Counts this segment's matches of `plan` with `field` in `[from, to)` per group and
+    /// bucket of `grouping`, from the fast fields. `None`: the columns cannot answer exactly
+    /// (see the module doc); nothing was taken from `budget` then.
+    pub(crate) fn count_columns(
+        &self,
+        plan: &Plan,
+        (field, from, to): (TimeField, i64, i64),
+        snap: u64,
+        grouping: Grouping,
+        budget: &Mutex<&mut Budget>,
+    ) -> Result<Option<Counts>> {
+        if !plan.exact || self.meta.max_seq > snap {
+            return Ok(None);
+        }
+        let base: Box<dyn tantivy::query::Query> = match &plan.q {
+            Q::None => return Ok(Some(Counts::default())),
+            Q::All => Box::new(tantivy::query::AllQuery),
+            Q::Some(q) => q.box_clone(),
+        };
+        match grouping.key {
+            Some(KeyColumn::Level) if !self.levels_are_named()? => return Ok(None),
+            Some(KeyColumn::Service) if !self.meta.only_strings("service") => return Ok(None),
+            _ => {}
+        }
+        let (min, max) = self.meta.time_range(field);
+        let inside = min >= from && (max < to || to == i64::MAX);
+        // Takes the whole segment from the budget, if it has that much left.
+        let whole = || -> bool {
+            budget.lock().is_ok_and(|mut b| {
+                b.remaining() >= self.meta.rows && b.take_all(self.meta.rows) == self.meta.rows
+            })
+        };
+        // Answers without a scan.
+        if matches!(plan.q, Q::All) && inside && grouping.interval.is_none() {
+            match grouping.key {
+                None if whole() => {
+                    return Ok(Some(Counts {
+                        cells: vec![(0, None, self.meta.rows)],
+                        matched: self.meta.rows,
+                    }))
+                }
+                Some(KeyColumn::Level) if whole() => {
+                    let freqs = self.level_doc_freqs()?;
+                    let named: u64 = freqs.iter().sum();
+                    let mut cells: Vec<(i64, Option<String>, u64)> = Level::ALL
+                        .iter()
+                        .zip(freqs)
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(l, n)| (0, Some(l.as_str().to_owned()), n))
+                        .collect();
+                    if self.meta.rows > named {
+                        cells.push((0, None, self.meta.rows - named));
+                    }
+                    return Ok(Some(Counts {
+                        cells,
+                        matched: self.meta.rows,
+                    }));
+                }
+                _ => {}
+            }
+        }
+        let terr = |e| Error::tantivy(&self.dir, e);
+        let weight = base
+            .weight(EnableScoring::disabled_from_searcher(&self.searcher))
+            .map_err(terr)?;
+        let mut counts = Counts::default();
+        for reader in self.searcher.segment_readers() {
+            let ff = reader.fast_fields();
+            let ts_col = raw_i64(ff, "timestamp").map_err(terr)?;
+            let range_col = match field {
+                TimeField::Timestamp => ts_col.clone(),
+                TimeField::IngestTimestamp => raw_i64(ff, "ingest_timestamp").map_err(terr)?,
+            };
+            let level_col = ff.u64("level").map_err(terr)?;
+            let service_col: Option<StrColumn> = ff.str("service").map_err(terr)?;
+            let groups = match grouping.key {
+                None => 1,
+                Some(KeyColumn::Level) => Level::ALL.len() + 1,
+                Some(KeyColumn::Service) => {
+                    service_col
+                        .as_ref()
+                        .map_or(0, |c| c.dictionary().num_terms())
+                        + 1
+                }
+            };
+            let (first, buckets) = match grouping.interval {
+                None => (0, 1),
+                Some(every) => {
+                    let (lo, hi) = (from_raw(ts_col.min_value()), from_raw(ts_col.max_value()));
+                    let first = bucket_start(lo, every);
+                    let n = (i128::from(bucket_start(hi, every)) - i128::from(first))
+                        / i128::from(every)
+                        + 1;
+                    // The table's whole span must fit an i64 for the bucket arithmetic.
+                    if n * i128::from(every) >= i128::from(i64::MAX) {
+                        return Ok(None);
+                    }
+                    (first, n as u64)
+                }
+            };
+            if buckets.saturating_mul(groups as u64) > MAX_CELLS {
+                return Ok(None);
+            }
+            let mut table = vec![0u64; buckets as usize * groups];
+            let every = grouping.interval.unwrap_or(1);
+            let inv = 1.0 / every as f64;
+            let all = matches!(plan.q, Q::All);
+            let mut scorer = (!all)
+                .then(|| weight.scorer(reader, 1.0))
+                .transpose()
+                .map_err(terr)?;
+            let (mut docs, mut opt_u) = (Vec::with_capacity(BLOCK), vec![]);
+            let (mut times, mut ranges, mut keys) = (vec![], vec![], vec![]);
+            let max_doc = reader.max_doc();
+            let mut next: DocId = 0;
+            loop {
+                docs.clear();
+                match &mut scorer {
+                    None => {
+                        let end = max_doc.min(next + BLOCK as DocId);
+                        docs.extend(next..end);
+                        next = end;
+                    }
+                    Some(s) => {
+                        let mut d = s.doc();
+                        while d != TERMINATED && docs.len() < BLOCK {
+                            docs.push(d);
+                            d = s.advance();
+                        }
+                    }
+                }
+                if docs.is_empty() {
+                    break;
+                }
+                let wanted = docs.len();
+                let allowed = budget
+                    .lock()
+                    .map_or(0, |mut b| b.take_all(docs.len() as u64))
+                    as usize;
+                docs.truncate(allowed);
+                if docs.is_empty() {
+                    break;
+                }
+                if !inside {
+                    read(&range_col, &docs, all, 0, &mut opt_u, &mut ranges);
+                }
+                if grouping.interval.is_some() {
+                    read(&ts_col, &docs, all, 0, &mut opt_u, &mut times);
+                }
+                match grouping.key {
+                    None => {}
+                    Some(KeyColumn::Level) => {
+                        read(&level_col, &docs, all, NO_LEVEL, &mut opt_u, &mut keys)
+                    }
+                    Some(KeyColumn::Service) => match &service_col {
+                        Some(c) => read(
+                            c.ords(),
+                            &docs,
+                            all,
+                            groups as u64 - 1,
+                            &mut opt_u,
+                            &mut keys,
+                        ),
+                        None => {
+                            keys.clear();
+                            keys.resize(docs.len(), 0);
+                        }
+                    },
+                }
+                for i in 0..docs.len() {
+                    if !inside {
+                        let t = from_raw(ranges[i]);
+                        if t < from || (t >= to && to != i64::MAX) {
+                            continue;
+                        }
+                    }
+                    let group = match grouping.key {
+                        None => 0,
+                        Some(KeyColumn::Level) => (keys[i] as usize).min(Level::ALL.len()),
+                        Some(KeyColumn::Service) => keys[i] as usize,
+                    };
+                    let bucket = match grouping.interval {
+                        None => 0,
+                        Some(_) => bucket_index(from_raw(times[i]), first, every, inv),
+                    };
+                    table[bucket * groups + group] += 1;
+                }
+                if allowed < wanted {
+                    break;
+                }
+            }
+            let mut name = String::new();
+            for (cell, &n) in table.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let (bucket, group) = (cell / groups, cell % groups);
+                let key = match grouping.key {
+                    None => None,
+                    Some(KeyColumn::Level) => Level::ALL.get(group).map(|l| l.as_str().to_owned()),
+                    Some(KeyColumn::Service) => match &service_col {
+                        Some(c) if group + 1 < groups => {
+                            name.clear();
+                            c.ord_to_str(group as u64, &mut name).map_err(|e| {
+                                Error::io(&self.dir, "read the service dictionary", e)
+                            })?;
+                            Some(name.clone())
+                        }
+                        _ => None,
+                    },
+                };
+                counts.matched += n;
+                counts.cells.push((first + bucket as i64 * every, key, n));
+            }
+        }
+        Ok(Some(counts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_index_agrees_with_division() {
+        let every = 3_600_000_000_000i64;
+        let base = bucket_start(1_700_000_123_456_789_000, every);
+        let inv = 1.0 / every as f64;
+        for t in [
+            base,
+            base + 1,
+            base + every - 1,
+            base + every,
+            base + 7 * every - 1,
+            base + 7 * every,
+            base + 168 * every + 12_345,
+        ] {
+            assert_eq!(
+                bucket_index(t, base, every, inv) as i64,
+                (t - base).div_euclid(every),
+                "{t}"
+            );
+        }
+        let ms = 1_000_000;
+        let base = bucket_start(-5 * ms - 3, ms);
+        for t in (-5 * ms - 3)..(-5 * ms + 3 * ms) {
+            assert_eq!(
+                bucket_index(t, base, ms, 1.0 / ms as f64) as i64,
+                (t - base).div_euclid(ms)
+            );
+        }
+    }
+}
