@@ -544,10 +544,10 @@ fn count_segments(
     view: &View,
     plan: &Plan,
     query: &sluice_query::Query,
-    range: (crate::segment::TimeField, i64, i64),
-    snap: u64,
+    (range, snap): ((crate::segment::TimeField, i64, i64), u64),
     grouping: Grouping,
     budget: &mut Budget,
+    min_rows: u64,
 ) -> Result<(Vec<Counts>, View)> {
     let (field, from, to) = range;
     let candidates: Vec<usize> = (0..view.segments.len())
@@ -559,7 +559,7 @@ fn count_segments(
         })
         .collect();
     let rows: u64 = candidates.iter().map(|&i| view.segments[i].meta.rows).sum();
-    let workers = if rows >= 1 << 18 {
+    let workers = if rows >= min_rows {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(candidates.len())
@@ -737,8 +737,15 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         Some(key) => {
             let grouping = Grouping { key, interval };
             let range = (req.time_field, req.from, req.to);
-            let (counts, rest) =
-                count_segments(&view, &plan, &req.query, range, snap, grouping, &mut budget)?;
+            let (counts, rest) = count_segments(
+                &view,
+                &plan,
+                &req.query,
+                (range, snap),
+                grouping,
+                &mut budget,
+                index.opts.parallel_rows,
+            )?;
             column_counts = counts;
             rest
         }

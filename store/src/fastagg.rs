@@ -17,11 +17,12 @@
 
 use crate::error::{Error, Result};
 use crate::plan::{Plan, Q};
+use crate::rows::from_raw;
 use crate::schema::{view_prefix, Fields as Schema, NO_LEVEL};
 use crate::segment::{Budget, Segment, TimeField};
 use sluice_event::Level;
 use std::sync::Mutex;
-use tantivy::columnar::{Cardinality, Column, ColumnType, StrColumn};
+use tantivy::columnar::{Cardinality, Column, StrColumn};
 use tantivy::query::EnableScoring;
 use tantivy::{DocId, DocSet, Term, TERMINATED};
 
@@ -110,21 +111,6 @@ fn read<T: PartialOrd + Copy + Send + Sync + std::fmt::Debug + 'static>(
             *o = v.unwrap_or(none);
         }
     }
-}
-
-/// An i64 fast field as the u64 column tantivy stores it (see [`from_raw`]): its reader
-/// decodes a block of values in one call, where the i64 view maps them one by one.
-fn raw_i64(ff: &tantivy::fastfield::FastFieldReaders, name: &str) -> tantivy::Result<Column<u64>> {
-    match ff.u64_lenient_for_type(Some(&[ColumnType::I64]), name)? {
-        Some((col, _)) => Ok(col),
-        None => Err(tantivy::TantivyError::FieldNotFound(name.to_owned())),
-    }
-}
-
-/// tantivy's order-preserving i64 → u64 mapping, undone.
-#[inline]
-fn from_raw(u: u64) -> i64 {
-    (u ^ (1 << 63)) as i64
 }
 
 impl Segment {
@@ -225,10 +211,10 @@ impl Segment {
         let mut counts = Counts::default();
         for reader in self.searcher.segment_readers() {
             let ff = reader.fast_fields();
-            let ts_col = raw_i64(ff, "timestamp").map_err(terr)?;
+            let ts_col = &self.times.timestamp;
             let range_col = match field {
-                TimeField::Timestamp => ts_col.clone(),
-                TimeField::IngestTimestamp => raw_i64(ff, "ingest_timestamp").map_err(terr)?,
+                TimeField::Timestamp => ts_col,
+                TimeField::IngestTimestamp => &self.times.ingest_timestamp,
             };
             let level_col = ff.u64("level").map_err(terr)?;
             let service_col: Option<StrColumn> = ff.str("service").map_err(terr)?;
@@ -301,10 +287,10 @@ impl Segment {
                     break;
                 }
                 if !inside {
-                    read(&range_col, &docs, all, 0, &mut opt_u, &mut ranges);
+                    read(range_col, &docs, all, 0, &mut opt_u, &mut ranges);
                 }
                 if grouping.interval.is_some() {
-                    read(&ts_col, &docs, all, 0, &mut opt_u, &mut times);
+                    read(ts_col, &docs, all, 0, &mut opt_u, &mut times);
                 }
                 match grouping.key {
                     None => {}

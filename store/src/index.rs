@@ -676,6 +676,18 @@ pub enum Loc {
     Mem(usize, usize),
 }
 
+/// Whether segment `seg` of a scan can hold matches.
+fn scanned(
+    seg: &Segment,
+    query: &Query,
+    (field, from, to): (TimeField, i64, i64),
+    snap: u64,
+) -> bool {
+    seg.overlaps(field, from, to)
+        && seg.meta.min_seq <= snap
+        && !crate::plan::prunes(query.root(), &seg.meta)
+}
+
 /// Scans a view: calls `f(ts, seq, loc)` for every event matching `query` with its time in
 /// the range and `seq <= snap`, segments first, until the budget runs out.
 pub fn scan(
@@ -687,12 +699,8 @@ pub fn scan(
     budget: &mut Budget,
     mut f: impl FnMut(i64, u64, Loc),
 ) -> Result<()> {
-    let (field, from, to) = range;
     for (si, seg) in view.segments.iter().enumerate() {
-        if !seg.overlaps(field, from, to)
-            || seg.meta.min_seq > snap
-            || crate::plan::prunes(query.root(), &seg.meta)
-        {
+        if !scanned(seg, query, range, snap) {
             continue;
         }
         seg.for_each_match(plan, query, range, budget, |row, ts, sq| {
@@ -704,6 +712,19 @@ pub fn scan(
             return Ok(());
         }
     }
+    scan_mem(view, query, range, snap, budget, f);
+    Ok(())
+}
+
+/// The in-memory part of [`scan`].
+fn scan_mem(
+    view: &View,
+    query: &Query,
+    (field, from, to): (TimeField, i64, i64),
+    snap: u64,
+    budget: &mut Budget,
+    mut f: impl FnMut(i64, u64, Loc),
+) {
     for (bi, b) in view.mem.iter().enumerate() {
         if seq(b.record, 0) > snap {
             continue;
@@ -714,7 +735,7 @@ pub fn scan(
                 break;
             }
             if !budget.take() {
-                return Ok(());
+                return;
             }
             let t = match field {
                 TimeField::Timestamp => e.timestamp,
@@ -725,7 +746,84 @@ pub fn scan(
             }
         }
     }
-    Ok(())
+}
+
+/// [`scan`] on every core: the segments are shared out among workers, each folding its
+/// matches into its own state from `new`; the in-memory events go last, into one more.
+/// Returns the states. Runs on one core (one state for everything) when the segments are
+/// few or hold fewer than `min_rows`, or when the budget could cut the scan (a scan cut short must have seen the
+/// same events whichever way it ran, so the budget is only shared when it cannot run out).
+#[allow(clippy::too_many_arguments)]
+pub fn scan_parallel<S: Send>(
+    view: &View,
+    plan: &Plan,
+    query: &Query,
+    range: (TimeField, i64, i64),
+    snap: u64,
+    budget: &mut Budget,
+    min_rows: u64,
+    new: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, i64, u64, Loc) + Sync,
+) -> Result<Vec<S>> {
+    let candidates: Vec<usize> = (0..view.segments.len())
+        .filter(|&i| scanned(&view.segments[i], query, range, snap))
+        .collect();
+    let rows: u64 = candidates.iter().map(|&i| view.segments[i].meta.rows).sum();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(candidates.len());
+    if workers < 2 || rows < min_rows || rows > budget.remaining() {
+        let mut state = new();
+        scan(view, plan, query, range, snap, budget, |ts, sq, loc| {
+            f(&mut state, ts, sq, loc)
+        })?;
+        return Ok(vec![state]);
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let deadline = budget.deadline;
+    let work = || -> Result<(S, Budget)> {
+        let mut state = new();
+        let mut mine = Budget {
+            max: u64::MAX,
+            deadline,
+            ..Budget::default()
+        };
+        while let Some(&si) =
+            candidates.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        {
+            view.segments[si].for_each_match(plan, query, range, &mut mine, |row, ts, sq| {
+                if sq <= snap {
+                    f(&mut state, ts, sq, Loc::Segment(si, row));
+                }
+            })?;
+            if mine.cut {
+                break;
+            }
+        }
+        Ok((state, mine))
+    };
+    let done: Vec<Result<(S, Budget)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers).map(|_| s.spawn(work)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut states = Vec::with_capacity(workers + 1);
+    for r in done {
+        let (state, mine) = r?;
+        budget.examined += mine.examined;
+        budget.cut |= mine.cut;
+        states.push(state);
+    }
+    if !budget.cut {
+        let mut state = new();
+        scan_mem(view, query, range, snap, budget, |ts, sq, loc| {
+            f(&mut state, ts, sq, loc)
+        });
+        states.push(state);
+    }
+    Ok(states)
 }
 
 /// The event at `loc`.
@@ -734,6 +832,64 @@ pub fn event_at(view: &View, loc: Loc) -> Result<Event> {
         Loc::Segment(s, row) => view.segments[s].rows.event(row as usize),
         Loc::Mem(b, i) => Ok(view.mem[b].events[i].clone()),
     }
+}
+
+/// The events at `locs`, in that order. Their record batches are decoded once each, and
+/// when they are spread over several segments, on every core: a hit costs a batch decode
+/// (LZ4 and UTF-8 checks of ~1000 rows), which dominates a selective search.
+pub fn events_at(view: &View, locs: &[Loc]) -> Result<Vec<Event>> {
+    // By segment and batch, so each worker decodes each of its batches once.
+    let batch_of = |l: &Loc| match *l {
+        Loc::Segment(s, row) => (0, s, row as usize / crate::rows::BATCH_ROWS),
+        Loc::Mem(b, _) => (1, b, 0),
+    };
+    let mut order: Vec<usize> = (0..locs.len()).collect();
+    order.sort_by_key(|&i| (batch_of(&locs[i]), locs[i]));
+    let batches = order
+        .windows(2)
+        .filter(|w| batch_of(&locs[w[0]]) != batch_of(&locs[w[1]]))
+        .count()
+        + 1;
+    let workers = if batches >= 8 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    };
+    // Contiguous runs of `order`, cut only between batches, about `locs / workers` long.
+    let mut runs: Vec<&[usize]> = Vec::new();
+    let mut start = 0;
+    for end in 1..=order.len() {
+        let cut = end == order.len()
+            || (end - start >= order.len().div_ceil(workers)
+                && batch_of(&locs[order[end - 1]]) != batch_of(&locs[order[end]]));
+        if cut {
+            runs.push(&order[start..end]);
+            start = end;
+        }
+    }
+    let fetch = |run: &[usize]| -> Result<Vec<(usize, Event)>> {
+        run.iter()
+            .map(|&i| Ok((i, event_at(view, locs[i])?)))
+            .collect()
+    };
+    let fetched: Vec<Result<Vec<(usize, Event)>>> = if runs.len() > 1 {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = runs.iter().map(|r| s.spawn(|| fetch(r))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    } else {
+        runs.iter().map(|r| fetch(r)).collect()
+    };
+    let mut out: Vec<Option<Event>> = vec![None; locs.len()];
+    for run in fetched {
+        for (i, e) in run? {
+            out[i] = Some(e);
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// Finds the event with sequence number `sq`: its location and time.

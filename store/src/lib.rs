@@ -171,6 +171,9 @@ pub struct StoreOptions {
     /// oldest ([`Store::subscribe`]). They are shared with the in-memory segment, so a
     /// lagging subscriber keeps at most this many alive past a flush.
     pub tail_capacity: usize,
+    /// A search or aggregation whose segments hold at least this many rows runs on every
+    /// core (a thread per core for the query; fewer rows are not worth the threads).
+    pub parallel_rows: u64,
 }
 
 impl Default for StoreOptions {
@@ -192,6 +195,7 @@ impl Default for StoreOptions {
             retention_interval: Duration::from_secs(60),
             clock: Clock::system(),
             tail_capacity: 1024,
+            parallel_rows: 1 << 18,
         }
     }
 }

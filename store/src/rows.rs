@@ -1,6 +1,7 @@
 //! A segment's rows as an Arrow IPC file (`rows.arrow`), LZ4_FRAME-compressed, in record
 //! batches of [`BATCH_ROWS`] rows. Format version 2 (schema metadata
-//! `sluice.rows.version = "2"`, `sluice.rows.batch_rows = "1024"`):
+//! `sluice.rows.version = "2"`, `sluice.rows.batch_rows = "256"`; files written with 1024 are
+//! read in slices):
 //!
 //! | column | type | |
 //! |---|---|---|
@@ -26,20 +27,27 @@ use arrow_array::{
     Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray,
     TimestampNanosecondArray, UInt64Array,
 };
-use arrow_ipc::reader::FileReader;
+use arrow_buffer::Buffer;
+use arrow_ipc::convert::try_fb_to_schema;
+use arrow_ipc::reader::{read_footer_length, FileDecoder};
 use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
+use arrow_ipc::{root_as_footer, Block};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use sluice_event::{Event, Level, Value};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tantivy::columnar::{Cardinality, Column, ColumnType};
 
-/// Rows per (logical) batch: the unit of random access. Reading one hit decodes its batch, so
-/// this is small; LZ4 gains nothing from more (its window is 64 KiB, a batch's messages about
-/// 140 KB). Files written with a larger multiple of it (version 1: 4096) are read in slices.
-pub const BATCH_ROWS: usize = 1024;
+/// Rows per (logical) batch: the unit of random access. Reading one hit decodes its batch
+/// (LZ4, UTF-8 checks, fresh buffers), so this is small: 256 rows of loghub lines are about
+/// 35 KB of messages, and a hit costs a quarter of what it did with 1024 rows, for 3% more
+/// bytes (LZ4's window is 64 KiB, so it gains little from more; measured on the benchmark
+/// corpus, `bench/RESULTS.md`). Files written with a larger multiple of it (1024; version 1:
+/// 4096) are read in slices.
+pub const BATCH_ROWS: usize = 256;
 /// Rows per record batch in version 1 files.
 const V1_BATCH_ROWS: usize = 4096;
 const BATCH_ROWS_KEY: &str = "sluice.rows.batch_rows";
@@ -66,12 +74,56 @@ pub fn schema() -> SchemaRef {
 }
 
 /// The per-row integers a version 2 file leaves to the segment's tantivy fast fields
-/// (indexed by row = document id).
+/// (indexed by row = document id). The times are the u64 columns tantivy stores for its i64
+/// fields ([`raw_i64`]; [`from_raw`] gives the time back), whose readers decode a range of
+/// rows in one call where the i64 view maps them one at a time.
 #[derive(Clone)]
 pub struct TimeColumns {
-    pub seq: tantivy::columnar::Column<u64>,
-    pub timestamp: tantivy::columnar::Column<i64>,
-    pub ingest_timestamp: tantivy::columnar::Column<i64>,
+    pub seq: Column<u64>,
+    pub timestamp: Column<u64>,
+    pub ingest_timestamp: Column<u64>,
+}
+
+impl TimeColumns {
+    /// Opens them from a tantivy segment's fast fields.
+    pub fn open(ff: &tantivy::fastfield::FastFieldReaders) -> tantivy::Result<TimeColumns> {
+        Ok(TimeColumns {
+            seq: ff.u64("seq")?,
+            timestamp: raw_i64(ff, "timestamp")?,
+            ingest_timestamp: raw_i64(ff, "ingest_timestamp")?,
+        })
+    }
+}
+
+/// An i64 fast field as the u64 column tantivy stores it (see [`from_raw`]).
+pub fn raw_i64(
+    ff: &tantivy::fastfield::FastFieldReaders,
+    name: &str,
+) -> tantivy::Result<Column<u64>> {
+    match ff.u64_lenient_for_type(Some(&[ColumnType::I64]), name)? {
+        Some((col, _)) => Ok(col),
+        None => Err(tantivy::TantivyError::FieldNotFound(name.to_owned())),
+    }
+}
+
+/// tantivy's order-preserving i64 → u64 mapping, undone.
+#[inline]
+pub fn from_raw(u: u64) -> i64 {
+    (u ^ (1 << 63)) as i64
+}
+
+/// The values of rows `first..first + n` of a column every row has a value in (`None` if
+/// one has none).
+fn values_of(col: &Column<u64>, first: u32, n: usize) -> Option<Vec<u64>> {
+    let mut out = vec![0u64; n];
+    if col.get_cardinality() == Cardinality::Full {
+        col.values.get_range(u64::from(first), &mut out);
+    } else {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = col.first(first + i as u32)?;
+        }
+    }
+    Some(out)
 }
 
 fn level_text(e: &Event) -> Option<String> {
@@ -173,25 +225,36 @@ pub fn write(path: &Path, events: &[&Event]) -> Result<u64> {
     Ok(len)
 }
 
-/// Random access to a rows file: record batches are decoded on demand and the last few kept.
+/// Random access to a rows file: the file is memory-mapped and record batches are decoded
+/// on demand, by any number of threads at once, and the last few kept.
 pub struct Rows {
     path: PathBuf,
     /// Where `seq` and the times come from: the file (version 1) or the index (2).
     times: Option<TimeColumns>,
     /// Rows per record batch in the file (a multiple of [`BATCH_ROWS`]).
     file_batch_rows: usize,
-    reader: Mutex<FileReader<BufReader<File>>>,
+    /// The whole file, mapped.
+    data: Buffer,
+    /// The record batches' blocks, from the footer.
+    blocks: Vec<Block>,
+    /// Every column (the dictionaries read).
+    decoder: FileDecoder,
+    /// The dictionary columns alone, for aggregations that group by them.
+    dict_decoder: FileDecoder,
     cache: Mutex<Vec<(usize, Arc<Columns>)>>,
-    /// A second reader of the dictionary columns alone (opened on first use), for
-    /// aggregations that group by them, and its last batch.
-    dicts: Mutex<DictReader>,
+    /// The last batch `dicts` decoded.
+    last_dicts: Mutex<Option<(usize, Arc<Dicts>)>>,
+    /// In files of larger record batches: the last one each decoder decoded.
+    sliced: Mutex<[Option<(usize, RecordBatch)>; 2]>,
 }
 
-/// The projected reader of the dictionary columns and the last batch it decoded.
-type DictReader = (
-    Option<FileReader<BufReader<File>>>,
-    Option<(usize, Arc<Dicts>)>,
-);
+/// The bytes of `block` (message and body) in `data`.
+fn slice(data: &Buffer, block: &Block) -> Option<Buffer> {
+    let start = usize::try_from(block.offset()).ok()?;
+    let len =
+        usize::try_from(block.metaDataLength()).ok()? + usize::try_from(block.bodyLength()).ok()?;
+    (start.checked_add(len)? <= data.len()).then(|| data.slice_with_length(start, len))
+}
 
 /// The dictionary columns (`level`, `service`, `host`) of one batch.
 pub struct Dicts {
@@ -233,15 +296,45 @@ pub struct Columns {
     pub fields: StringArray,
 }
 
-/// Decoded batches kept per segment (a batch of loghub lines is about 0.25 MB).
-const CACHED_BATCHES: usize = 4;
+/// Decoded batches kept per segment (a batch of loghub lines is about 60 KB).
+const CACHED_BATCHES: usize = 8;
 
 impl Rows {
     /// Opens a rows file; `times` are the segment's fast fields, which version 2 files need.
     pub fn open(path: &Path, times: Option<TimeColumns>) -> Result<Rows> {
+        let corrupt = |what: &str| Error::corrupt(path, format!("not an Arrow IPC file: {what}"));
         let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
-        let reader = FileReader::try_new_buffered(file, None).map_err(|e| Error::arrow(path, e))?;
-        let meta = reader.schema().metadata().clone();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(path, "stat rows file", e))?
+            .len();
+        if len < 10 {
+            return Err(corrupt("too short"));
+        }
+        // SAFETY: rows files are never modified once written: recompression writes a new
+        // file and renames it over this one, which leaves this mapping on the old inode.
+        let map = unsafe { memmap2::Mmap::map(&file) }
+            .map_err(|e| Error::io(path, "map rows file", e))?;
+        let ptr = std::ptr::NonNull::new(map.as_ptr().cast_mut())
+            .ok_or_else(|| corrupt("mapped at null"))?;
+        let map_len = map.len();
+        // SAFETY: `ptr` and `map_len` describe the mapping, which the buffer owns (and unmaps
+        // when its last slice is dropped).
+        let data = unsafe { Buffer::from_custom_allocation(ptr, map_len, Arc::new(map)) };
+        let trailer = data.len() - 10;
+        let footer_len =
+            read_footer_length(data[trailer..].try_into().map_err(|_| corrupt("trailer"))?)
+                .map_err(|e| Error::arrow(path, e))?;
+        let footer_start = trailer
+            .checked_sub(footer_len)
+            .ok_or_else(|| corrupt("footer length"))?;
+        let footer =
+            root_as_footer(&data[footer_start..trailer]).map_err(|e| corrupt(&e.to_string()))?;
+        let schema = Arc::new(
+            try_fb_to_schema(footer.schema().ok_or_else(|| corrupt("no schema"))?)
+                .map_err(|e| Error::arrow(path, e))?,
+        );
+        let meta = schema.metadata().clone();
         let version = match meta.get(VERSION_KEY) {
             None => 1,
             Some(v) => v.parse::<u32>().unwrap_or(0),
@@ -268,35 +361,79 @@ impl Rows {
                 ))
             }
         };
+        let projection = ["level", "service", "host"]
+            .iter()
+            .map(|n| schema.index_of(n).map_err(|e| Error::arrow(path, e)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut decoder = FileDecoder::new(schema.clone(), footer.version());
+        let mut dict_decoder =
+            FileDecoder::new(schema, footer.version()).with_projection(projection);
+        for block in footer.dictionaries().iter().flatten() {
+            let buf =
+                slice(&data, block).ok_or_else(|| corrupt("a dictionary block past the end"))?;
+            decoder
+                .read_dictionary(block, &buf)
+                .map_err(|e| Error::arrow(path, e))?;
+            dict_decoder
+                .read_dictionary(block, &buf)
+                .map_err(|e| Error::arrow(path, e))?;
+        }
+        let blocks: Vec<Block> = footer
+            .recordBatches()
+            .map(|b| b.iter().copied().collect())
+            .unwrap_or_default();
         Ok(Rows {
             path: path.to_path_buf(),
             times,
             file_batch_rows,
-            reader: Mutex::new(reader),
+            data,
+            blocks,
+            decoder,
+            dict_decoder,
             cache: Mutex::new(Vec::new()),
-            dicts: Mutex::new((None, None)),
+            last_dicts: Mutex::new(None),
+            sliced: Mutex::new([None, None]),
         })
     }
 
-    /// Logical batch `index` of `reader` (a slice of a larger record batch in old files).
-    fn read(&self, reader: &mut FileReader<BufReader<File>>, index: usize) -> Result<RecordBatch> {
+    /// Logical batch `index` through `decoder` (a slice of a larger record batch in old
+    /// files).
+    fn read(&self, decoder: &FileDecoder, index: usize) -> Result<RecordBatch> {
         let first = index * BATCH_ROWS;
         let (file_batch, offset) = (first / self.file_batch_rows, first % self.file_batch_rows);
-        reader
-            .set_index(file_batch)
-            .map_err(|e| Error::arrow(&self.path, e))?;
-        let batch = match reader.next() {
-            Some(b) => b.map_err(|e| Error::arrow(&self.path, e))?,
-            None => {
-                return Err(Error::corrupt(
-                    &self.path,
-                    format!("no record batch {file_batch}"),
-                ))
-            }
+        let missing = || Error::corrupt(&self.path, format!("no record batch {file_batch}"));
+        let decode = || -> Result<RecordBatch> {
+            let block = self.blocks.get(file_batch).ok_or_else(missing)?;
+            let buf = slice(&self.data, block).ok_or_else(missing)?;
+            decoder
+                .read_record_batch(block, &buf)
+                .map_err(|e| Error::arrow(&self.path, e))?
+                .ok_or_else(missing)
         };
         if self.file_batch_rows == BATCH_ROWS {
-            Ok(batch)
-        } else if offset < batch.num_rows() {
+            return decode();
+        }
+        // A larger record batch: keep the last one decoded (per decoder), since its slices
+        // are usually read one after another.
+        let slot = if std::ptr::eq(decoder, &self.decoder) {
+            0
+        } else {
+            1
+        };
+        let cached = self.sliced.lock().unwrap_or_else(|e| e.into_inner())[slot]
+            .as_ref()
+            .filter(|(at, _)| *at == file_batch)
+            .map(|(_, b)| b.clone());
+        let batch = match cached {
+            Some(b) => b,
+            None => {
+                let b = decode()?;
+                self.sliced.lock().unwrap_or_else(|e| e.into_inner())[slot] =
+                    Some((file_batch, b.clone()));
+                b
+            }
+        };
+        if offset < batch.num_rows() {
             Ok(batch.slice(offset, BATCH_ROWS.min(batch.num_rows() - offset)))
         } else {
             Err(Error::corrupt(&self.path, format!("no rows at {first}")))
@@ -305,36 +442,15 @@ impl Rows {
 
     /// The dictionary columns of batch `index`, decoding nothing else.
     pub fn dicts(&self, index: usize) -> Result<Arc<Dicts>> {
-        let mut guard = self.dicts.lock().unwrap_or_else(|e| e.into_inner());
-        let (reader, last) = &mut *guard;
-        if let Some((at, d)) = last {
+        if let Some((at, d)) = &*self.last_dicts.lock().unwrap_or_else(|e| e.into_inner()) {
             if *at == index {
                 return Ok(d.clone());
             }
         }
-        if reader.is_none() {
-            let path = &self.path;
-            let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
-            let plain =
-                FileReader::try_new_buffered(file, None).map_err(|e| Error::arrow(path, e))?;
-            let schema = plain.schema();
-            let projection = ["level", "service", "host"]
-                .iter()
-                .map(|n| schema.index_of(n).map_err(|e| Error::arrow(path, e)))
-                .collect::<Result<Vec<_>>>()?;
-            let file = File::open(path).map_err(|e| Error::io(path, "open rows file", e))?;
-            *reader = Some(
-                FileReader::try_new_buffered(file, Some(projection))
-                    .map_err(|e| Error::arrow(path, e))?,
-            );
-        }
-        let Some(r) = reader.as_mut() else {
-            return Err(Error::corrupt(&self.path, "no reader"));
-        };
         let d = Arc::new(Dicts {
-            batch: self.read(r, index)?,
+            batch: self.read(&self.dict_decoder, index)?,
         });
-        *last = Some((index, d.clone()));
+        *self.last_dicts.lock().unwrap_or_else(|e| e.into_inner()) = Some((index, d.clone()));
         Ok(d)
     }
 
@@ -346,27 +462,27 @@ impl Rows {
             }
         }
         let first = index * BATCH_ROWS;
-        let batch = {
-            let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-            self.read(&mut reader, index)?
-        };
+        let batch = self.read(&self.decoder, index)?;
         let bad = || Error::corrupt(&self.path, "unexpected column type");
         let col = |name: &str| batch.column_by_name(name).cloned().ok_or_else(bad);
         let (seq, timestamp, ingest_timestamp) = match &self.times {
             Some(t) => {
-                let docs = first as u32..(first + batch.num_rows()) as u32;
-                let seq: UInt64Array = docs.clone().map(|d| t.seq.first(d)).collect();
-                let ts: TimestampNanosecondArray =
-                    docs.clone().map(|d| t.timestamp.first(d)).collect();
-                let its: TimestampNanosecondArray =
-                    docs.map(|d| t.ingest_timestamp.first(d)).collect();
-                if seq.null_count() + ts.null_count() + its.null_count() > 0 {
+                let (at, n) = (first as u32, batch.num_rows());
+                let (Some(seq), Some(ts), Some(its)) = (
+                    values_of(&t.seq, at, n),
+                    values_of(&t.timestamp, at, n),
+                    values_of(&t.ingest_timestamp, at, n),
+                ) else {
                     return Err(Error::corrupt(
                         &self.path,
                         format!("batch {index}: the index has no seq or time for some row"),
                     ));
-                }
-                (seq, ts.with_timezone("UTC"), its.with_timezone("UTC"))
+                };
+                let time = |v: Vec<u64>| {
+                    TimestampNanosecondArray::from(v.into_iter().map(from_raw).collect::<Vec<_>>())
+                        .with_timezone("UTC")
+                };
+                (UInt64Array::from(seq), time(ts), time(its))
             }
             None => (
                 col("seq")?
@@ -563,7 +679,8 @@ mod tests {
             let d = rows.dicts(i / BATCH_ROWS).unwrap();
             assert_eq!(d.dict_value("service", i % BATCH_ROWS), Some("web"));
         }
-        assert_eq!(rows.batch(4).unwrap().len(), 5000 - 4096);
-        assert!(rows.batch(5).is_err());
+        let last = (n - 1) / BATCH_ROWS;
+        assert_eq!(rows.batch(last).unwrap().len(), n - last * BATCH_ROWS);
+        assert!(rows.batch(last + 1).is_err());
     }
 }

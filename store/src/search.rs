@@ -9,7 +9,7 @@
 //! the same from page to page.
 
 use crate::error::{Error, Result};
-use crate::index::{event_at, find_seq, scan, Index, Loc};
+use crate::index::{event_at, events_at, find_seq, scan_parallel, Index, Loc};
 use crate::segment::{Budget, TimeField};
 use sluice_event::{Event, Value};
 use sluice_query::Query;
@@ -143,62 +143,55 @@ fn collect(
 ) -> Result<Collected> {
     let plan = index.plan(query);
     let mut budget = budget;
-    let mut total = 0u64;
-    let mut beyond = 0u64;
-    // For desc: a min-heap of the largest keys below the bound; for asc: a max-heap of the
-    // smallest keys above it.
-    let mut top_desc: BinaryHeap<Reverse<(Key, Loc)>> = BinaryHeap::new();
-    let mut top_asc: BinaryHeap<(Key, Loc)> = BinaryHeap::new();
-    scan(
+    // Per worker: matches counted, matches past the bound, and the `limit` best of those in
+    // a min-heap by rank. The rank orders keys as the page does: (timestamp, seq) as one
+    // i128, negated for an ascending page.
+    let sign: i128 = if desc { 1 } else { -1 };
+    let rank = |(ts, sq): Key| sign * ((i128::from(ts) << 64) | i128::from(sq));
+    let key_of = |r: i128| {
+        let v = sign * r;
+        ((v >> 64) as i64, v as u64)
+    };
+    let states = scan_parallel(
         view,
         &plan,
         query,
         range,
         snap,
         &mut budget,
-        |ts, sq, loc| {
-            total += 1;
-            let key = (ts, sq);
-            if desc {
-                if bound.is_some_and(|b| key >= b) {
-                    return;
-                }
-                beyond += 1;
-                if limit == 0 {
-                    return;
-                }
-                if top_desc.len() < limit {
-                    top_desc.push(Reverse((key, loc)));
-                } else if top_desc.peek().is_some_and(|Reverse((k, _))| key > *k) {
-                    top_desc.pop();
-                    top_desc.push(Reverse((key, loc)));
-                }
-            } else {
-                if bound.is_some_and(|b| key <= b) {
-                    return;
-                }
-                beyond += 1;
-                if limit == 0 {
-                    return;
-                }
-                if top_asc.len() < limit {
-                    top_asc.push((key, loc));
-                } else if top_asc.peek().is_some_and(|(k, _)| key < *k) {
-                    top_asc.pop();
-                    top_asc.push((key, loc));
-                }
+        index.opts.parallel_rows,
+        || (0u64, 0u64, BinaryHeap::<Reverse<(i128, Loc)>>::new()),
+        |(total, beyond, top), ts, sq, loc| {
+            *total += 1;
+            let r = rank((ts, sq));
+            if bound.is_some_and(|b| r >= rank(b)) {
+                return;
+            }
+            *beyond += 1;
+            if limit == 0 {
+                return;
+            }
+            if top.len() < limit {
+                top.push(Reverse((r, loc)));
+            } else if top.peek().is_some_and(|Reverse((min, _))| r > *min) {
+                top.pop();
+                top.push(Reverse((r, loc)));
             }
         },
     )?;
-    let kept = if desc {
-        let mut v: Vec<_> = top_desc.into_iter().map(|Reverse(x)| x).collect();
-        v.sort_by_key(|x| Reverse(x.0));
-        v
-    } else {
-        let mut v: Vec<_> = top_asc.into_vec();
-        v.sort_by_key(|x| x.0);
-        v
-    };
+    let (mut total, mut beyond) = (0u64, 0u64);
+    let mut ranked: Vec<(i128, Loc)> = Vec::new();
+    for (t, b, top) in states {
+        total += t;
+        beyond += b;
+        ranked.extend(top.into_iter().map(|Reverse(x)| x));
+    }
+    ranked.sort_by_key(|x| Reverse(x.0));
+    ranked.truncate(limit);
+    let kept = ranked
+        .into_iter()
+        .map(|(r, loc)| (key_of(r), loc))
+        .collect();
     Ok(Collected {
         total,
         kept,
@@ -228,13 +221,16 @@ pub fn search(index: &Index, req: &SearchRequest) -> Result<SearchResponse> {
         req.limit,
         budget,
     )?;
-    let mut hits = Vec::with_capacity(c.kept.len());
-    for (key, loc) in &c.kept {
-        hits.push(Hit {
+    let locs: Vec<Loc> = c.kept.iter().map(|(_, loc)| *loc).collect();
+    let hits: Vec<Hit> = c
+        .kept
+        .iter()
+        .zip(events_at(&view, &locs)?)
+        .map(|((key, _), event)| Hit {
             id: hit_id(key.1),
-            event: event_at(&view, *loc)?,
-        });
-    }
+            event,
+        })
+        .collect();
     let next_cursor = match c.kept.last() {
         Some((key, _)) if c.beyond > c.kept.len() as u64 => {
             Some(Cursor { key: *key, snap }.encode())

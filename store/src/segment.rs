@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use crate::rows::Rows;
+use crate::rows::{from_raw, Rows, TimeColumns};
 use crate::schema::Fields as Schema;
 use crate::tokenizer::{SluiceTokenizer, NAME as TOKENIZER};
 use serde::{Deserialize, Serialize};
@@ -234,6 +234,8 @@ pub struct Segment {
     pub meta: SegmentMeta,
     pub dir: PathBuf,
     pub(crate) searcher: Searcher,
+    /// `seq` and the times, opened once (opening a column decodes its block headers).
+    pub(crate) times: TimeColumns,
     pub rows: Rows,
     retired: AtomicBool,
 }
@@ -335,16 +337,13 @@ impl Segment {
         }
         let ff = readers[0].fast_fields();
         let terr = |e| Error::tantivy(&index_dir, e);
-        let times = crate::rows::TimeColumns {
-            seq: ff.u64("seq").map_err(terr)?,
-            timestamp: ff.i64("timestamp").map_err(terr)?,
-            ingest_timestamp: ff.i64("ingest_timestamp").map_err(terr)?,
-        };
-        let rows = Rows::open(&dir.join("rows.arrow"), Some(times))?;
+        let times = TimeColumns::open(ff).map_err(terr)?;
+        let rows = Rows::open(&dir.join("rows.arrow"), Some(times.clone()))?;
         Ok(Segment {
             meta,
             dir: dir.to_path_buf(),
             searcher,
+            times,
             rows,
             retired: AtomicBool::new(false),
         })
@@ -356,12 +355,8 @@ impl Segment {
         if sq < self.meta.min_seq || sq > self.meta.max_seq {
             return Ok(None);
         }
-        let terr = |e| Error::tantivy(&self.dir, e);
-        let reader = &self.searcher.segment_readers()[0];
-        let ff = reader.fast_fields();
-        let seq = ff.u64("seq").map_err(terr)?;
-        let ts = ff.i64("timestamp").map_err(terr)?;
-        let n = reader.max_doc();
+        let (seq, ts) = (&self.times.seq, &self.times.timestamp);
+        let n = self.meta.rows as u32;
         let mut buf = vec![0u64; 4096];
         let mut start = 0u32;
         while start < n {
@@ -370,7 +365,7 @@ impl Segment {
             seq.values.get_range(u64::from(start), chunk);
             if let Some(i) = chunk.iter().position(|&v| v == sq) {
                 let doc = start + i as u32;
-                return Ok(Some((doc, ts.first(doc).unwrap_or(0))));
+                return Ok(Some((doc, ts.first(doc).map_or(0, from_raw))));
             }
             start += len;
         }
@@ -433,16 +428,14 @@ impl Segment {
             .map_err(terr)?;
         let mut batch: Option<(usize, std::sync::Arc<crate::rows::Columns>)> = None;
         for reader in self.searcher.segment_readers() {
-            let ff = reader.fast_fields();
-            let ts_col = ff.i64("timestamp").map_err(terr)?;
-            let seq_col = ff.u64("seq").map_err(terr)?;
+            let (ts_col, seq_col) = (&self.times.timestamp, &self.times.seq);
             let mut scorer = weight.scorer(reader, 1.0).map_err(terr)?;
             let mut doc = scorer.doc();
             while doc != TERMINATED {
                 if !budget.take() {
                     return Ok(());
                 }
-                let ts = ts_col.first(doc).unwrap_or(0);
+                let ts = ts_col.first(doc).map_or(0, from_raw);
                 let seq = seq_col.first(doc).unwrap_or(0);
                 if plan.exact {
                     f(doc, ts, seq);

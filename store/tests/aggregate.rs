@@ -22,6 +22,8 @@ fn options() -> StoreOptions {
         flush_bytes: usize::MAX,
         flush_interval: Duration::from_secs(3600),
         background: false,
+        // Every search and aggregation on every core (see `parallel_rows`).
+        parallel_rows: 0,
         ..Default::default()
     }
 }

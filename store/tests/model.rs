@@ -19,6 +19,8 @@ fn options() -> StoreOptions {
         merge_target_rows: 4_000,
         merge_min_segments: 3,
         background: false,
+        // Every search and aggregation on every core (see `parallel_rows`).
+        parallel_rows: 0,
         wal_segment_bytes: 256 << 10,
         ..Default::default()
     }
