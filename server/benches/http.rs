@@ -5,7 +5,10 @@
 //! `cargo bench -p sluice-server --bench http` (or `bench/http.sh`). Environment:
 //! `SLUICE_BENCH_EVENTS` (default 10,000,000), `SLUICE_BENCH_CLIENTS` (ingest connections, 4),
 //! `SLUICE_BENCH_SEARCH_CLIENTS` (16), `SLUICE_BENCH_SEARCH_SECS` (per query and client
-//! count, 10), `SLUICE_BENCH_DIR` (where the stores go; default a temporary directory).
+//! count, 10), `SLUICE_BENCH_DIR` (where the stores go; default a temporary directory),
+//! `SLUICE_BENCH_SEARCH_STORE` (search only, over this store: e.g. the `store/` of a run
+//! `bench/store.sh` kept, whose index is also `bench` and whose `corpus.end` beside it gives
+//! the "last 24 h").
 //!
 //! - **Ingest**: every run starts from an empty store, with the server on a 2-thread runtime
 //!   in this process and the clients (keep-alive connections sending pre-built bodies) on a
@@ -51,6 +54,18 @@ fn main() -> anyhow::Result<()> {
         None => tempfile::tempdir()?,
     };
     let spec = Spec::new(events, 1);
+    if let Some(dir) = std::env::var_os("SLUICE_BENCH_SEARCH_STORE") {
+        let dir = std::path::PathBuf::from(dir);
+        let end = match std::fs::read_to_string(dir.join("../corpus.end")) {
+            Ok(text) => text.trim().parse()?,
+            Err(_) => spec.end,
+        };
+        let store = Arc::new(Store::open(&dir, StoreOptions::default())?);
+        let stats = store.stats(INDEX)?;
+        let events = stats.segment_rows + stats.mem_rows;
+        let server = Server::start(store)?;
+        return search_table(&server, events, end, search_clients, search_secs);
+    }
     let mut corpus = Corpus::open(&default_loghub_dir(), &spec)?;
     let mut batches: Vec<Vec<Event>> = Vec::new();
     let mut batch = Vec::new();
@@ -143,7 +158,17 @@ fn main() -> anyhow::Result<()> {
     }
 
     let server = search_store.expect("the NDJSON run keeps its server");
-    let end = spec.end;
+    search_table(&server, events, spec.end, search_clients, search_secs)
+}
+
+/// Runs each query in a loop on 1 and on `clients` connections; prints the table.
+fn search_table(
+    server: &Server,
+    events: u64,
+    end: i64,
+    search_clients: usize,
+    search_secs: u64,
+) -> anyhow::Result<()> {
     let day = 24 * 3_600_000_000_000i64;
     let queries = [
         ("rare term", "blk_2380775154966815858".to_owned(), None),
@@ -160,6 +185,11 @@ fn main() -> anyhow::Result<()> {
         (
             "stats count() by level",
             "* | stats count() by level".to_owned(),
+            None,
+        ),
+        (
+            "timechart 1h by level",
+            "* | timechart 1h count() by level".to_owned(),
             None,
         ),
     ];

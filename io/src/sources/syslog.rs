@@ -52,6 +52,15 @@ pub struct SyslogConfig {
     /// offset such as `+02:00`.
     #[serde(default, deserialize_with = "utc_offset")]
     pub timezone: UtcOffset,
+    /// The UDP socket's receive buffer (`SO_RCVBUF`), which holds datagrams that arrive while
+    /// the source is busy: a burst past it is lost by the kernel. Linux caps it at
+    /// `net.core.rmem_max` (raise that for more); the size granted is logged at start.
+    #[serde(default = "default_receive_buffer_bytes")]
+    pub receive_buffer_bytes: usize,
+}
+
+fn default_receive_buffer_bytes() -> usize {
+    8 << 20
 }
 
 fn default_max_message_bytes() -> usize {
@@ -107,6 +116,32 @@ fn digits(b: &[u8]) -> Option<i64> {
     Some(b.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
 }
 
+/// A UDP socket on `address` asking for a `buffer`-byte receive buffer.
+fn bind_udp(address: SocketAddr, buffer: usize, source: &str) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    if let Err(error) = socket.set_recv_buffer_size(buffer) {
+        tracing::warn!(source, %error, buffer, "could not set the udp receive buffer");
+    }
+    // Linux reports twice what it grants (the bookkeeping overhead is included).
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    if granted < buffer {
+        tracing::info!(
+            source,
+            asked = buffer,
+            granted,
+            "udp receive buffer capped by the kernel (net.core.rmem_max); bursts past it are lost"
+        );
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// Binds the configured address(es) and receives until shutdown.
 pub async fn run(config: SyslogConfig, ctx: SourceContext) -> Result<(), SourceError> {
     let bind_error = |error| SourceError::Io {
@@ -123,7 +158,9 @@ pub async fn run(config: SyslogConfig, ctx: SourceContext) -> Result<(), SourceE
         Mode::Udp => None,
     };
     let udp = match config.mode {
-        Mode::Udp | Mode::Both => Some(UdpSocket::bind(config.address).await.map_err(bind_error)?),
+        Mode::Udp | Mode::Both => Some(
+            bind_udp(config.address, config.receive_buffer_bytes, &ctx.name).map_err(bind_error)?,
+        ),
         Mode::Tcp => None,
     };
     run_with(config, tcp, udp, ctx).await
@@ -1056,17 +1093,27 @@ mod tests {
         task: tokio::task::JoinHandle<Result<(), SourceError>>,
     }
 
+    #[tokio::test]
+    async fn the_udp_receive_buffer_is_raised_as_far_as_the_kernel_allows() {
+        let plain = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let default = socket2::SockRef::from(&plain).recv_buffer_size().unwrap();
+        let raised = bind_udp("127.0.0.1:0".parse().unwrap(), 64 << 20, "t").unwrap();
+        let granted = socket2::SockRef::from(&raised).recv_buffer_size().unwrap();
+        assert!(granted > default, "granted {granted}, default {default}");
+    }
+
     /// The source on 127.0.0.1, TCP and UDP on one port.
     async fn receive(max_message_bytes: usize) -> Receiver {
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = tcp.local_addr().unwrap();
-        let udp = UdpSocket::bind(address).await.unwrap();
+        let udp = bind_udp(address, 1 << 20, "syslog_in").unwrap();
         let config = SyslogConfig {
             address,
             mode: Mode::Both,
             max_message_bytes,
             max_connections: 8,
             timezone: UtcOffset(0),
+            receive_buffer_bytes: 1 << 20,
         };
         let (tx, rx) = channel(64);
         let (stop, shutdown) = watch::channel(false);
