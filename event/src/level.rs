@@ -36,16 +36,23 @@ impl Level {
     /// Normalizes the spellings found in real logs (`warning`, `E`, `crit`,
     /// `notice`, syslog severities, ...). Returns `None` for anything else.
     pub fn parse(text: &str) -> Option<Level> {
-        let t = text.trim();
-        let level = match t.to_ascii_uppercase().as_str() {
-            "TRACE" | "TRC" | "T" | "FINEST" | "FINER" | "VERBOSE" | "V" => Level::Trace,
-            "DEBUG" | "DBG" | "D" | "FINE" | "CONFIG" => Level::Debug,
-            "INFO" | "INF" | "I" | "INFORMATION" | "NOTICE" => Level::Info,
-            "WARN" | "WARNING" | "WRN" | "W" => Level::Warn,
-            "ERROR" | "ERR" | "E" | "SEVERE" | "FAILURE" => Level::Error,
-            "FATAL" | "F" | "CRIT" | "CRITICAL" | "ALERT" | "EMERG" | "EMERGENCY" | "PANIC" => {
-                Level::Fatal
-            }
+        let t = text.trim().as_bytes();
+        // Upper-cased on the stack: this runs for every event with a level.
+        let mut upper = [0u8; 11];
+        if t.len() > upper.len() {
+            return None;
+        }
+        for (u, c) in upper.iter_mut().zip(t) {
+            *u = c.to_ascii_uppercase();
+        }
+        let level = match &upper[..t.len()] {
+            b"TRACE" | b"TRC" | b"T" | b"FINEST" | b"FINER" | b"VERBOSE" | b"V" => Level::Trace,
+            b"DEBUG" | b"DBG" | b"D" | b"FINE" | b"CONFIG" => Level::Debug,
+            b"INFO" | b"INF" | b"I" | b"INFORMATION" | b"NOTICE" => Level::Info,
+            b"WARN" | b"WARNING" | b"WRN" | b"W" => Level::Warn,
+            b"ERROR" | b"ERR" | b"E" | b"SEVERE" | b"FAILURE" => Level::Error,
+            b"FATAL" | b"F" | b"CRIT" | b"CRITICAL" | b"ALERT" | b"EMERG" | b"EMERGENCY"
+            | b"PANIC" => Level::Fatal,
             _ => return None,
         };
         Some(level)
@@ -69,5 +76,9 @@ mod tests {
         assert_eq!(Level::parse(" crit "), Some(Level::Fatal));
         assert_eq!(Level::parse("notice"), Some(Level::Info));
         assert_eq!(Level::parse("banana"), None);
+        assert_eq!(Level::parse("Information"), Some(Level::Info));
+        assert_eq!(Level::parse("informations"), None);
+        assert_eq!(Level::parse("érror"), None);
+        assert_eq!(Level::parse(""), None);
     }
 }

@@ -34,7 +34,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use toml::Spanned;
@@ -142,6 +142,7 @@ struct TokenSpec {
 }
 
 /// One configured token.
+#[derive(Clone)]
 struct Token {
     name: String,
     digest: [u8; 32],
@@ -164,10 +165,12 @@ impl Token {
     }
 }
 
-/// The tokens of a token file.
+/// The tokens of a token file. [`Auth::reload`] swaps in the file's current
+/// tokens (on SIGHUP, see [`crate::serve`]); requests in flight keep the token
+/// they were admitted with.
 pub struct Auth {
     file: PathBuf,
-    tokens: Vec<Arc<Token>>,
+    tokens: RwLock<Arc<Vec<Arc<Token>>>>,
 }
 
 impl fmt::Debug for Auth {
@@ -177,7 +180,11 @@ impl fmt::Debug for Auth {
             .field("file", &self.file)
             .field(
                 "tokens",
-                &self.tokens.iter().map(|t| &t.name).collect::<Vec<_>>(),
+                &self
+                    .tokens()
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -340,7 +347,7 @@ impl Auth {
         }
         Ok(Auth {
             file: file.to_owned(),
-            tokens,
+            tokens: RwLock::new(Arc::new(tokens)),
         })
     }
 
@@ -349,15 +356,50 @@ impl Auth {
         &self.file
     }
 
+    fn tokens(&self) -> Arc<Vec<Arc<Token>>> {
+        self.tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the token file again and, if it is valid, serves its tokens from
+    /// now on: added ones work, removed ones get 401, changed scopes and
+    /// indexes apply to the next request. A token kept with the same name and
+    /// `max_concurrency` keeps its requests in flight counted. An invalid file
+    /// changes nothing (the error says why). Returns the number of tokens.
+    pub fn reload(&self) -> Result<usize, AuthError> {
+        let fresh = Auth::load(&self.file)?.tokens();
+        let old = self.tokens();
+        let tokens: Vec<Arc<Token>> = fresh
+            .iter()
+            .map(|t| {
+                let same = old
+                    .iter()
+                    .find(|o| o.name == t.name && o.max_concurrency == t.max_concurrency);
+                match same {
+                    Some(o) => Arc::new(Token {
+                        in_flight: o.in_flight.clone(),
+                        ..Token::clone(t)
+                    }),
+                    None => t.clone(),
+                }
+            })
+            .collect();
+        let n = tokens.len();
+        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tokens);
+        Ok(n)
+    }
+
     /// The token whose secret is `presented`. Every token is compared, each
     /// in constant time, so the answer's timing says nothing about which
     /// (or how much of one) matched.
-    fn find(&self, presented: &[u8]) -> Option<&Arc<Token>> {
+    fn find(&self, presented: &[u8]) -> Option<Arc<Token>> {
         let digest = sha256(presented);
         let mut found = None;
-        for token in &self.tokens {
+        for token in self.tokens().iter() {
             if bool::from(token.digest[..].ct_eq(&digest[..])) {
-                found = Some(token);
+                found = Some(token.clone());
             }
         }
         found
@@ -619,7 +661,7 @@ pub(crate) fn admit<B>(
         return Ok(Principal::new(Who::Nobody, None));
     };
     let token = presented_secret(req.headers().get(AUTHORIZATION))
-        .and_then(|secret| auth.find(&secret).cloned().ok_or(Unauthenticated::Unknown));
+        .and_then(|secret| auth.find(&secret).ok_or(Unauthenticated::Unknown));
     let token = match token {
         Ok(token) => token,
         Err(why) => {
@@ -793,12 +835,14 @@ scopes = ["admin"]
         let auth = auth();
         assert_eq!(
             auth.find(b"shipper-secret-0123456789")
-                .map(|t| t.name.as_str()),
+                .map(|t| t.name.clone())
+                .as_deref(),
             Some("shipper")
         );
         assert_eq!(
             auth.find(b"reader-secret-0123456789")
-                .map(|t| t.name.as_str()),
+                .map(|t| t.name.clone())
+                .as_deref(),
             Some("reader")
         );
         assert!(auth.find(b"shipper-secret-012345678").is_none());
@@ -935,14 +979,52 @@ scopes = ["admin"]
     }
 
     #[test]
+    fn reload_swaps_the_tokens_and_keeps_them_on_a_bad_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens.toml");
+        let token = |name: &str, secret: &str, limit: usize| {
+            format!(
+                "[[tokens]]\nname = \"{name}\"\ntoken = \"{secret}\"\nscopes = [\"read\"]\nmax_concurrency = {limit}\n"
+            )
+        };
+        std::fs::write(&file, token("a", "a-secret-0123456789", 1)).unwrap();
+        let auth = Auth::load(&file).unwrap();
+        let a = auth.find(b"a-secret-0123456789").unwrap();
+        // A request of `a` in flight.
+        let held = a.in_flight.clone().unwrap().try_acquire_owned().unwrap();
+        std::fs::write(
+            &file,
+            token("a", "a-secret-0123456789", 1) + &token("b", "b-secret-0123456789", 1),
+        )
+        .unwrap();
+        assert_eq!(auth.reload().unwrap(), 2);
+        assert!(auth.find(b"b-secret-0123456789").is_some());
+        // `a` kept its limit, so its request in flight still counts.
+        let a = auth.find(b"a-secret-0123456789").unwrap();
+        assert!(a.in_flight.clone().unwrap().try_acquire_owned().is_err());
+        drop(held);
+        assert!(a.in_flight.clone().unwrap().try_acquire_owned().is_ok());
+        // A file that does not parse changes nothing.
+        std::fs::write(&file, "[[tokens]]\nname = 1\n").unwrap();
+        let e = auth.reload().unwrap_err().to_string();
+        assert!(e.contains("tokens.toml:2"), "{e}");
+        assert!(auth.find(b"b-secret-0123456789").is_some());
+        // Removing a token revokes it.
+        std::fs::write(&file, token("b", "b-secret-0123456789", 1)).unwrap();
+        assert_eq!(auth.reload().unwrap(), 1);
+        assert!(auth.find(b"a-secret-0123456789").is_none());
+    }
+
+    #[test]
     fn the_example_token_file_parses() {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/api-tokens.toml");
         let auth = Auth::load(&file).unwrap();
-        let names: Vec<&str> = auth.tokens.iter().map(|t| t.name.as_str()).collect();
+        let tokens = auth.tokens();
+        let names: Vec<&str> = tokens.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["shipper", "dashboard", "prometheus", "ops"]);
         // `indexes = []` is no index at all, unlike an absent list.
-        assert!(!auth.tokens[2].may_touch("logs"));
-        assert!(auth.tokens[1].may_touch("anything"));
+        assert!(!tokens[2].may_touch("logs"));
+        assert!(tokens[1].may_touch("anything"));
     }
 
     #[test]

@@ -184,6 +184,13 @@ pub async fn serve(api: Api, listener: TcpListener, mut shutdown: watch::Receive
             "api listening"
         );
     }
+    // The handler is installed before the first request is served, so a SIGHUP
+    // from then on reloads (and never takes the default action, which exits).
+    let reloads = api
+        .options
+        .auth
+        .clone()
+        .map(|auth| tokio::spawn(reload_on_sighup(auth, hangups())));
     let shared = Arc::new(api);
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -210,6 +217,50 @@ pub async fn serve(api: Api, listener: TcpListener, mut shutdown: watch::Receive
         });
         while connections.try_join_next().is_some() {}
     }
+    if let Some(task) = reloads {
+        task.abort();
+    }
+}
+
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = Option<()>;
+
+/// A stream of SIGHUPs (none where there are no signals).
+fn hangups() -> Hangups {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::hangup()) {
+            Ok(hup) => Some(hup),
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGHUP; the token file is not reloaded");
+                None
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Reloads the token file on every SIGHUP (an invalid file is logged and
+/// changes nothing).
+async fn reload_on_sighup(auth: Arc<Auth>, hangups: Hangups) {
+    #[cfg(unix)]
+    if let Some(mut hup) = hangups {
+        while hup.recv().await.is_some() {
+            let file = auth.file().display().to_string();
+            match auth.reload() {
+                Ok(tokens) => tracing::info!(%file, tokens, "token file reloaded"),
+                Err(error) => {
+                    tracing::error!(%file, %error, "token file not reloaded; the previous tokens stay")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (auth, hangups);
 }
 
 /// Serves HTTP/1 on one connection (plain or TLS).

@@ -14,7 +14,7 @@
 //! field's value as JSON (a missing field is `null`).
 
 use crate::error::{Error, Result};
-use crate::fastagg::{Counts, Grouping, KeyColumn};
+use crate::fastagg::{self, Counts, Grouping, KeyColumn};
 use crate::index::{event_at, scan, Index, Loc, View};
 use crate::plan::Plan;
 use crate::search::SearchRequest;
@@ -758,6 +758,9 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         batch: None,
     };
     let mut fast = (columns_only && by.len() <= 1).then(|| FastCounts::new(by.first().copied()));
+    // In-memory events of a counting pipe: counted per borrowed key.
+    let mem_key = column_key.filter(|_| columns_only);
+    let mut mem_counts: std::collections::HashMap<(i64, Option<&str>), u64> = Default::default();
     let mut failed: Option<Error> = None;
     scan(
         &view,
@@ -771,6 +774,15 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
                 return;
             }
             matched += 1;
+            if let (Some(key), Loc::Mem(b, i)) = (mem_key, loc) {
+                let e = &view.mem[b].events[i];
+                if let Some(k) = fastagg::event_key(e, key) {
+                    let bucket =
+                        interval.map_or(0, |every| ts.saturating_sub(ts.rem_euclid(every)));
+                    *mem_counts.entry((bucket, k)).or_insert(0) += 1;
+                    return;
+                }
+            }
             if let Some(fast) = &mut fast {
                 match fast.id(&view, loc) {
                     Ok(Some(id)) => {
@@ -801,7 +813,14 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
     if let Some(fast) = fast {
         fast.fold_into(&mut state);
     }
-    for c in column_counts {
+    let mem_counts = Counts {
+        matched: mem_counts.values().sum(),
+        cells: mem_counts
+            .into_iter()
+            .map(|((bucket, key), n)| (bucket, key.map(str::to_owned), n))
+            .collect(),
+    };
+    for c in column_counts.into_iter().chain([mem_counts]) {
         state.add_counts(c, !by.is_empty());
     }
     let (columns, rows) = match (state, pipe) {

@@ -20,7 +20,7 @@ use crate::plan::{Plan, Q};
 use crate::rows::from_raw;
 use crate::schema::{view_prefix, Fields as Schema, NO_LEVEL};
 use crate::segment::{Budget, Segment, TimeField};
-use sluice_event::Level;
+use sluice_event::{Event, Level, Value};
 use std::sync::Mutex;
 use tantivy::columnar::{Cardinality, Column, StrColumn};
 use tantivy::query::EnableScoring;
@@ -48,6 +48,28 @@ impl KeyColumn {
             "service" => Some(KeyColumn::Service),
             _ => None,
         }
+    }
+}
+
+/// The group key of an in-memory event, as the segment columns give it (a level name
+/// normalized, else the string as is; `None` inside: absent or null), or `None` when the
+/// value is not a string and the general path must decide.
+pub fn event_key(e: &Event, key: Option<KeyColumn>) -> Option<Option<&'_ str>> {
+    let name = match key {
+        None => return Some(None),
+        Some(KeyColumn::Level) => sluice_event::names::LEVEL,
+        Some(KeyColumn::Service) => sluice_event::names::SERVICE,
+    };
+    match e.fields.get(name) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(s)) if key == Some(KeyColumn::Level) => {
+            Some(Some(match Level::parse(s) {
+                Some(l) => l.as_str(),
+                None => s.as_str(),
+            }))
+        }
+        Some(Value::String(s)) => Some(Some(s)),
+        Some(_) => None,
     }
 }
 
@@ -312,6 +334,8 @@ impl Segment {
                         }
                     },
                 }
+                // The last bucket found: [start, end) and its index.
+                let mut run = (i64::MAX, i64::MIN, 0usize);
                 for i in 0..docs.len() {
                     if !inside {
                         let t = from_raw(ranges[i]);
@@ -326,7 +350,16 @@ impl Segment {
                     };
                     let bucket = match grouping.interval {
                         None => 0,
-                        Some(_) => bucket_index(from_raw(times[i]), first, every, inv),
+                        Some(_) => {
+                            // Neighbouring rows are mostly in the same bucket.
+                            let t = from_raw(times[i]);
+                            if t < run.0 || t >= run.1 {
+                                let b = bucket_index(t, first, every, inv);
+                                let lo = first + b as i64 * every;
+                                run = (lo, lo + every, b);
+                            }
+                            run.2
+                        }
                     };
                     table[bucket * groups + group] += 1;
                 }

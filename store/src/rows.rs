@@ -1,6 +1,6 @@
 //! A segment's rows as an Arrow IPC file (`rows.arrow`), LZ4_FRAME-compressed, in record
 //! batches of [`BATCH_ROWS`] rows. Format version 2 (schema metadata
-//! `sluice.rows.version = "2"`, `sluice.rows.batch_rows = "256"`; files written with 1024 are
+//! `sluice.rows.version = "2"`, `sluice.rows.batch_rows = "512"`; files written with 1024 are
 //! read in slices):
 //!
 //! | column | type | |
@@ -42,12 +42,12 @@ use std::sync::{Arc, Mutex};
 use tantivy::columnar::{Cardinality, Column, ColumnType};
 
 /// Rows per (logical) batch: the unit of random access. Reading one hit decodes its batch
-/// (LZ4, UTF-8 checks, fresh buffers), so this is small: 256 rows of loghub lines are about
-/// 35 KB of messages, and a hit costs a quarter of what it did with 1024 rows, for 3% more
-/// bytes (LZ4's window is 64 KiB, so it gains little from more; measured on the benchmark
-/// corpus, `bench/RESULTS.md`). Files written with a larger multiple of it (1024; version 1:
-/// 4096) are read in slices.
-pub const BATCH_ROWS: usize = 256;
+/// (LZ4, UTF-8 checks, fresh buffers), so this is small: 512 rows of loghub lines are about
+/// 70 KB of messages (Lucene's stored-fields blocks are about 60 KB), half the decoding per hit
+/// of 1024 rows for a little more size; 256 rows halved it again but cost 6% more bytes on
+/// disk (per-batch headers and LZ4's lost context; `bench/RESULTS.md`). Files written with a
+/// larger multiple of it (version 1: 4096) are read in slices.
+pub const BATCH_ROWS: usize = 512;
 /// Rows per record batch in version 1 files.
 const V1_BATCH_ROWS: usize = 4096;
 const BATCH_ROWS_KEY: &str = "sluice.rows.batch_rows";
@@ -296,7 +296,7 @@ pub struct Columns {
     pub fields: StringArray,
 }
 
-/// Decoded batches kept per segment (a batch of loghub lines is about 60 KB).
+/// Decoded batches kept per segment (a batch of loghub lines is about 120 KB).
 const CACHED_BATCHES: usize = 8;
 
 impl Rows {

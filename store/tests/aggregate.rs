@@ -143,7 +143,7 @@ fn column_counts_agree_with_the_model() {
     let mut rng = Rng(0xA66);
     let mut model = Vec::new();
     // Segments of each kind, each over its own stretch of time, then events left in memory.
-    for (i, kind) in [0, 0, 1, 2, 0, 0].into_iter().enumerate() {
+    for (i, kind) in [0, 0, 1, 2, 0, 0, 1, 2].into_iter().enumerate() {
         let start = BASE_TS + i as i64 * 1000 * SEC;
         let batch: Vec<Event> = (0..1500)
             .map(|j| event(&mut rng, &lines, kind, start + j * SEC / 2 + 7))

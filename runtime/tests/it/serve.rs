@@ -744,6 +744,45 @@ scopes = ["read"]
     assert_eq!(status, 200, "{body}");
     let reply: Json = serde_json::from_str(&body).unwrap();
     assert_eq!(reply["total"], 2, "{body}");
+
+    // SIGHUP reloads the token file: a new token works, a removed one is
+    // revoked, and a broken file keeps the tokens that were loaded.
+    let search = |token: &str| {
+        curl(&[
+            "-H",
+            format!("Authorization: Bearer {token}").as_str(),
+            url("/api/v1/search?index=app-a&q=line").as_str(),
+        ])
+        .0
+    };
+    assert_eq!(search("late-token-0123456789ab"), 401);
+    let hup = |expect: &dyn Fn() -> bool, what: &str| {
+        let pid = child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !expect() {
+            assert!(Instant::now() < deadline, "{what} after SIGHUP");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    std::fs::write(
+        &tokens,
+        "[[tokens]]\nname = \"late\"\ntoken = \"late-token-0123456789ab\"\nscopes = [\"read\"]\n",
+    )
+    .unwrap();
+    hup(
+        &|| search("late-token-0123456789ab") == 200,
+        "the new token is not accepted",
+    );
+    assert_eq!(search("reader-token-0123456789"), 401);
+    std::fs::write(&tokens, "[[tokens]]\nname = \"\"\n").unwrap();
+    hup(&|| true, "");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(search("late-token-0123456789ab"), 200);
     child.kill().unwrap();
     child.wait().unwrap();
 
