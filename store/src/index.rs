@@ -548,13 +548,11 @@ impl Index {
             let Some(sources) = pick else {
                 return Ok(done);
             };
-            let (events, seqs) = segment::read_in_seq_order(&sources)?;
-            let refs: Vec<&Event> = events.iter().collect();
             let id = maint.catalog.next_segment_id;
             let name = segment::dir_name(id);
             let dir = self.dir.join("segments").join(&name);
             let wal_last = sources.iter().map(|s| s.meta.wal_last).max().unwrap_or(0);
-            let meta = segment::build(&dir, id, &refs, &seqs, wal_last)?;
+            let meta = segment::merge(&dir, id, &sources, wal_last)?;
             let seg = Arc::new(Segment::open(&dir)?);
             crate::failpoint::hit("merge-after-build");
             let ids: Vec<u64> = sources.iter().map(|s| s.meta.id).collect();

@@ -58,6 +58,52 @@ pub struct SegmentMeta {
 }
 
 impl SegmentMeta {
+    /// The meta of an empty segment, to [`SegmentMeta::account`] events into.
+    fn new(id: u64, wal_last: u64) -> SegmentMeta {
+        SegmentMeta {
+            id,
+            rows: 0,
+            min_timestamp: i64::MAX,
+            max_timestamp: i64::MIN,
+            min_ingest_timestamp: i64::MAX,
+            max_ingest_timestamp: i64::MIN,
+            min_seq: u64::MAX,
+            max_seq: 0,
+            wal_last,
+            bytes: 0,
+            raw_bytes: 0,
+            fields: BTreeMap::new(),
+        }
+    }
+
+    /// Counts one more event (`json` is scratch space).
+    fn account(&mut self, e: &Event, seq: u64, json: &mut String) {
+        self.rows += 1;
+        self.min_timestamp = self.min_timestamp.min(e.timestamp);
+        self.max_timestamp = self.max_timestamp.max(e.timestamp);
+        self.min_ingest_timestamp = self.min_ingest_timestamp.min(e.ingest_timestamp);
+        self.max_ingest_timestamp = self.max_ingest_timestamp.max(e.ingest_timestamp);
+        self.min_seq = self.min_seq.min(seq);
+        self.max_seq = self.max_seq.max(seq);
+        json.clear();
+        crate::codec::fields_to_json(&e.fields, json);
+        self.raw_bytes += (e.message.len() + json.len()) as u64;
+        for (name, value) in e.fields.iter() {
+            let st = self.fields.entry(name.to_owned()).or_default();
+            st.count += 1;
+            *st.types.entry(type_name(value).into()).or_default() += 1;
+            let n = match value {
+                Value::Int(i) => Some(*i as f64),
+                Value::Float(f) if !f.is_nan() => Some(*f),
+                _ => None,
+            };
+            if let Some(n) = n {
+                st.min = Some(st.min.map_or(n, |m| m.min(n)));
+                st.max = Some(st.max.map_or(n, |m| m.max(n)));
+            }
+        }
+    }
+
     /// The smallest and largest value of `field` in the segment.
     pub fn time_range(&self, field: TimeField) -> (i64, i64) {
         match field {
@@ -163,53 +209,65 @@ pub fn build(
         .single_segment_index_writer(mmap, 64 << 20)
         .map_err(|e| Error::tantivy(&index_dir, e))?;
     let mut buf = Vec::new();
-    let mut meta = SegmentMeta {
-        id,
-        rows: events.len() as u64,
-        min_timestamp: i64::MAX,
-        max_timestamp: i64::MIN,
-        min_ingest_timestamp: i64::MAX,
-        max_ingest_timestamp: i64::MIN,
-        min_seq: u64::MAX,
-        max_seq: 0,
-        wal_last,
-        bytes: 0,
-        raw_bytes: 0,
-        fields: BTreeMap::new(),
-    };
+    let mut meta = SegmentMeta::new(id, wal_last);
     let mut json = String::new();
     for (e, &seq) in events.iter().zip(seqs) {
         writer
             .add_document(schema.document(e, seq, &mut buf))
             .map_err(|err| Error::tantivy(&index_dir, err))?;
-        meta.min_timestamp = meta.min_timestamp.min(e.timestamp);
-        meta.max_timestamp = meta.max_timestamp.max(e.timestamp);
-        meta.min_ingest_timestamp = meta.min_ingest_timestamp.min(e.ingest_timestamp);
-        meta.max_ingest_timestamp = meta.max_ingest_timestamp.max(e.ingest_timestamp);
-        meta.min_seq = meta.min_seq.min(seq);
-        meta.max_seq = meta.max_seq.max(seq);
-        json.clear();
-        crate::codec::fields_to_json(&e.fields, &mut json);
-        meta.raw_bytes += (e.message.len() + json.len()) as u64;
-        for (name, value) in e.fields.iter() {
-            let st = meta.fields.entry(name.to_owned()).or_default();
-            st.count += 1;
-            *st.types.entry(type_name(value).into()).or_default() += 1;
-            let n = match value {
-                Value::Int(i) => Some(*i as f64),
-                Value::Float(f) if !f.is_nan() => Some(*f),
-                _ => None,
-            };
-            if let Some(n) = n {
-                st.min = Some(st.min.map_or(n, |m| m.min(n)));
-                st.max = Some(st.max.map_or(n, |m| m.max(n)));
-            }
-        }
+        meta.account(e, seq, &mut json);
     }
     writer
         .finalize()
         .map_err(|e| Error::tantivy(&index_dir, e))?;
     crate::rows::write(&dir.join("rows.arrow"), events)?;
+    finish(dir, meta)
+}
+
+/// Builds segment `id` in `dir` (which must not exist) from `sources` without indexing their
+/// events again: tantivy merges their indexes (postings, positions and fast fields are
+/// copied, not rebuilt from text), and the rows follow in the same order, each source's
+/// after the previous one's. About a third of what [`build`] costs for the same events.
+pub fn merge(
+    dir: &Path,
+    id: u64,
+    sources: &[std::sync::Arc<Segment>],
+    wal_last: u64,
+) -> Result<SegmentMeta> {
+    if dir.exists() {
+        fs::remove_dir_all(dir).map_err(|e| Error::io(dir, "remove stale segment", e))?;
+    }
+    let index_dir = dir.join("index");
+    fs::create_dir_all(&index_dir).map_err(|e| Error::io(&index_dir, "create directory", e))?;
+    let mmap = MmapDirectory::open(&index_dir)
+        .map_err(|e| Error::tantivy(&index_dir, tantivy::TantivyError::from(e)))?;
+    let indexes: Vec<tantivy::Index> = sources.iter().map(|s| s.searcher.index().clone()).collect();
+    tantivy::indexer::merge_indices(&indexes, mmap).map_err(|e| Error::tantivy(&index_dir, e))?;
+    // The rows in the merged index's document order.
+    let mut meta = SegmentMeta::new(id, wal_last);
+    let mut json = String::new();
+    let mut events = Vec::new();
+    for s in sources {
+        let nbatches = (s.meta.rows as usize).div_ceil(crate::rows::BATCH_ROWS);
+        for b in 0..nbatches {
+            let cols = s.rows.batch(b)?;
+            for i in 0..cols.len() {
+                let e = cols.event(i).ok_or_else(|| {
+                    Error::corrupt(s.rows.path(), format!("row {i} of batch {b}"))
+                })?;
+                meta.account(&e, cols.seq.value(i), &mut json);
+                events.push(e);
+            }
+        }
+    }
+    let refs: Vec<&Event> = events.iter().collect();
+    crate::rows::write(&dir.join("rows.arrow"), &refs)?;
+    finish(dir, meta)
+}
+
+/// Syncs a built segment's files, writes its `meta.json` (with the size on disk) and syncs
+/// the directories.
+fn finish(dir: &Path, mut meta: SegmentMeta) -> Result<SegmentMeta> {
     let mut bytes = sync_tree(dir)?;
     let meta_path = dir.join("meta.json");
     // Count meta.json itself approximately (its own size is not known before writing it).
