@@ -702,6 +702,7 @@ impl State {
 /// Runs `pipe` over the matches of `req` in `index`, streaming: each match is folded into
 /// its group as the scan finds it.
 pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult> {
+    let reading = crate::index::Reading::start();
     let snap = index.last_seq();
     let view = index.view_for(&req.query, (req.time_field, req.from, req.to), snap)?;
     let plan = index.plan(&req.query);
@@ -744,7 +745,7 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
                 (range, snap),
                 grouping,
                 &mut budget,
-                index.opts.parallel_rows,
+                reading.parallel_rows(index.opts.parallel_rows),
             )?;
             column_counts = counts;
             rest

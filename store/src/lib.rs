@@ -172,7 +172,8 @@ pub struct StoreOptions {
     /// lagging subscriber keeps at most this many alive past a flush.
     pub tail_capacity: usize,
     /// A search or aggregation whose segments hold at least this many rows runs on every
-    /// core (a thread per core for the query; fewer rows are not worth the threads).
+    /// core (a thread per core for the query; fewer rows are not worth the threads), when no
+    /// other one is running in the process. 0: every query, always (tests).
     pub parallel_rows: u64,
 }
 

@@ -9,7 +9,7 @@
 //! the same from page to page.
 
 use crate::error::{Error, Result};
-use crate::index::{event_at, events_at, find_seq, scan_parallel, Index, Loc};
+use crate::index::{event_at, events_at, find_seq, scan_parallel, Index, Loc, Reading};
 use crate::segment::{Budget, TimeField};
 use sluice_event::{Event, Value};
 use sluice_query::Query;
@@ -140,6 +140,7 @@ fn collect(
     desc: bool,
     limit: usize,
     budget: Budget,
+    reading: &Reading,
 ) -> Result<Collected> {
     let plan = index.plan(query);
     let mut budget = budget;
@@ -159,7 +160,7 @@ fn collect(
         range,
         snap,
         &mut budget,
-        index.opts.parallel_rows,
+        reading.parallel_rows(index.opts.parallel_rows),
         || (0u64, 0u64, BinaryHeap::<Reverse<(i128, Loc)>>::new()),
         |(total, beyond, top), ts, sq, loc| {
             *total += 1;
@@ -201,6 +202,7 @@ fn collect(
 }
 
 pub fn search(index: &Index, req: &SearchRequest) -> Result<SearchResponse> {
+    let reading = Reading::start();
     let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;
     // The snapshot first: the view taken after it holds every event at or below it.
     let snap = cursor.map_or_else(|| index.last_seq(), |c| c.snap);
@@ -220,12 +222,17 @@ pub fn search(index: &Index, req: &SearchRequest) -> Result<SearchResponse> {
         true,
         req.limit,
         budget,
+        &reading,
     )?;
     let locs: Vec<Loc> = c.kept.iter().map(|(_, loc)| *loc).collect();
     let hits: Vec<Hit> = c
         .kept
         .iter()
-        .zip(events_at(&view, &locs)?)
+        .zip(events_at(
+            &view,
+            &locs,
+            reading.parallel_rows(index.opts.parallel_rows) < u64::MAX,
+        )?)
         .map(|((key, _), event)| Hit {
             id: hit_id(key.1),
             event,
@@ -267,6 +274,7 @@ fn source_query(source: Option<&Value>) -> Result<Query> {
 }
 
 pub fn context(index: &Index, hit: &str, before: usize, after: usize) -> Result<Context> {
+    let reading = Reading::start();
     let sq: u64 = hit
         .parse()
         .map_err(|_| Error::NoSuchEvent(hit.chars().take(64).collect()))?;
@@ -304,6 +312,7 @@ pub fn context(index: &Index, hit: &str, before: usize, after: usize) -> Result<
         true,
         before + slack,
         unbounded(),
+        &reading,
     )?;
     let a = collect(
         index,
@@ -315,6 +324,7 @@ pub fn context(index: &Index, hit: &str, before: usize, after: usize) -> Result<
         false,
         after + slack,
         unbounded(),
+        &reading,
     )?;
     let mut out_before = Vec::new();
     for (key, loc) in b.kept {
