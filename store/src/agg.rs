@@ -501,40 +501,22 @@ impl FastCounts {
         })
     }
 
-    /// Adds the counts into the general state.
-    fn fold_into(self, state: &mut State) {
-        match state {
-            State::Stats(groups) => {
-                for (id, n) in self.counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
-                    let key: Vec<Json> =
-                        self.field.iter().map(|_| self.values[id].clone()).collect();
-                    let k: Vec<String> = key.iter().map(Json::to_string).collect();
-                    groups
-                        .entry(k)
-                        .or_insert_with(|| (key, Acc::default()))
-                        .1
-                        .count += n;
-                }
-            }
-            State::Timechart(groups) => {
-                for ((bucket, id), n) in self.buckets {
-                    let key = self.values[id as usize].clone();
-                    groups
-                        .entry((bucket, key.to_string()))
-                        .or_insert_with(|| (key, Acc::default()))
-                        .1
-                        .count += n;
-                }
-            }
-            State::Top(counts) => {
-                for (id, n) in self.counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
-                    let key = &self.values[id];
-                    if !key.is_null() {
-                        counts.entry(key.to_string()).or_insert((key.clone(), 0)).1 += n;
-                    }
-                }
-            }
-        }
+    /// The counts, as [`State::add_counts`] takes them (matches were counted as they came).
+    fn into_counts(self) -> Counts {
+        let key = |id: usize| self.values[id].as_str().map(str::to_owned);
+        let mut cells: Vec<(i64, Option<String>, u64)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(id, n)| (0, key(id), *n))
+            .collect();
+        cells.extend(
+            self.buckets
+                .iter()
+                .map(|(&(bucket, id), &n)| (bucket, key(id as usize), n)),
+        );
+        Counts { cells, matched: 0 }
     }
 }
 
@@ -549,14 +531,8 @@ fn count_segments(
     budget: &mut Budget,
     min_rows: u64,
 ) -> Result<(Vec<Counts>, View)> {
-    let (field, from, to) = range;
     let candidates: Vec<usize> = (0..view.segments.len())
-        .filter(|&i| {
-            let seg = &view.segments[i];
-            seg.overlaps(field, from, to)
-                && seg.meta.min_seq <= snap
-                && !crate::plan::prunes(query.root(), &seg.meta)
-        })
+        .filter(|&i| crate::index::scanned(&view.segments[i], query, range, snap))
         .collect();
     let rows: u64 = candidates.iter().map(|&i| view.segments[i].meta.rows).sum();
     let workers = if rows >= min_rows {
@@ -812,7 +788,7 @@ pub fn run(index: &Index, req: &SearchRequest, pipe: &Pipe) -> Result<AggResult>
         return Err(e);
     }
     if let Some(fast) = fast {
-        fast.fold_into(&mut state);
+        state.add_counts(fast.into_counts(), !by.is_empty());
     }
     let mem_counts = Counts {
         matched: mem_counts.values().sum(),

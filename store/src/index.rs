@@ -675,7 +675,7 @@ pub enum Loc {
 }
 
 /// Whether segment `seg` of a scan can hold matches.
-fn scanned(
+pub(crate) fn scanned(
     seg: &Segment,
     query: &Query,
     (field, from, to): (TimeField, i64, i64),
@@ -749,8 +749,9 @@ fn scan_mem(
 /// [`scan`] on every core: the segments are shared out among workers, each folding its
 /// matches into its own state from `new`; the in-memory events go last, into one more.
 /// Returns the states. Runs on one core (one state for everything) when the segments are
-/// few or hold fewer than `min_rows`, or when the budget could cut the scan (a scan cut short must have seen the
-/// same events whichever way it ran, so the budget is only shared when it cannot run out).
+/// few or hold fewer than `min_rows`, or when the budget could cut the scan (a scan cut short
+/// must have seen the same events whichever way it ran, so the budget is only shared when it
+/// cannot run out).
 #[allow(clippy::too_many_arguments)]
 pub fn scan_parallel<S: Send>(
     view: &View,

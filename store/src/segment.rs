@@ -244,21 +244,11 @@ pub fn merge(
     let indexes: Vec<tantivy::Index> = sources.iter().map(|s| s.searcher.index().clone()).collect();
     tantivy::indexer::merge_indices(&indexes, mmap).map_err(|e| Error::tantivy(&index_dir, e))?;
     // The rows in the merged index's document order.
+    let (events, seqs) = read_rows(sources)?;
     let mut meta = SegmentMeta::new(id, wal_last);
     let mut json = String::new();
-    let mut events = Vec::new();
-    for s in sources {
-        let nbatches = (s.meta.rows as usize).div_ceil(crate::rows::BATCH_ROWS);
-        for b in 0..nbatches {
-            let cols = s.rows.batch(b)?;
-            for i in 0..cols.len() {
-                let e = cols.event(i).ok_or_else(|| {
-                    Error::corrupt(s.rows.path(), format!("row {i} of batch {b}"))
-                })?;
-                meta.account(&e, cols.seq.value(i), &mut json);
-                events.push(e);
-            }
-        }
+    for (e, &seq) in events.iter().zip(&seqs) {
+        meta.account(e, seq, &mut json);
     }
     let refs: Vec<&Event> = events.iter().collect();
     crate::rows::write(&dir.join("rows.arrow"), &refs)?;
@@ -532,9 +522,17 @@ impl Drop for Segment {
     }
 }
 
-/// The rows of `sources` as events, in seq order, with their seqs (for
-/// rebuilding them into one segment: a merge or a warm move).
+/// The rows of `sources` as events, in seq order, with their seqs (for rebuilding them into
+/// one segment: a warm move).
 pub fn read_in_seq_order(sources: &[std::sync::Arc<Segment>]) -> Result<(Vec<Event>, Vec<u64>)> {
+    let (events, seqs) = read_rows(sources)?;
+    let mut pairs: Vec<(u64, Event)> = seqs.into_iter().zip(events).collect();
+    pairs.sort_by_key(|(s, _)| *s);
+    Ok(pairs.into_iter().map(|(s, e)| (e, s)).unzip())
+}
+
+/// The rows of `sources` as events, in row order, one source after another, with their seqs.
+fn read_rows(sources: &[std::sync::Arc<Segment>]) -> Result<(Vec<Event>, Vec<u64>)> {
     let mut events = Vec::new();
     let mut seqs = Vec::new();
     for s in sources {
@@ -550,7 +548,5 @@ pub fn read_in_seq_order(sources: &[std::sync::Arc<Segment>]) -> Result<(Vec<Eve
             }
         }
     }
-    let mut pairs: Vec<(u64, Event)> = seqs.into_iter().zip(events).collect();
-    pairs.sort_by_key(|(s, _)| *s);
-    Ok(pairs.into_iter().map(|(s, e)| (e, s)).unzip())
+    Ok((events, seqs))
 }
