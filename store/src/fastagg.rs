@@ -16,11 +16,13 @@
 //! [`Segment::count_columns`] returns `None` for those and the caller takes the general path.
 
 use crate::error::{Error, Result};
+use crate::hist;
 use crate::plan::{Plan, Q};
 use crate::rows::from_raw;
 use crate::schema::{view_prefix, Fields as Schema, NO_LEVEL};
 use crate::segment::{Budget, Segment, TimeField};
 use sluice_event::{Event, Level, Value};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use tantivy::columnar::{Cardinality, Column, StrColumn};
 use tantivy::query::EnableScoring;
@@ -149,6 +151,15 @@ impl Segment {
         Ok(self.level_doc_freqs()?.iter().sum::<u64>() == strings)
     }
 
+    /// The segment's histogram, read once.
+    fn histogram(&self) -> Result<Option<&hist::Hist>> {
+        if let Some(h) = self.hist.get() {
+            return Ok(h.as_ref());
+        }
+        let h = hist::read(&self.dir.join(hist::FILE))?;
+        Ok(self.hist.get_or_init(|| h).as_ref())
+    }
+
     /// Documents per level number, from the `level` view's terms.
     fn level_doc_freqs(&self) -> Result<[u64; 6]> {
         let attr = Schema::shared().attr;
@@ -224,6 +235,23 @@ impl Segment {
                     }));
                 }
                 _ => {}
+            }
+        }
+        // A timechart of every event, by whole minutes: from the histogram.
+        if let (Q::All, true, Some(every), None | Some(KeyColumn::Level)) =
+            (&plan.q, inside, grouping.interval, grouping.key)
+        {
+            if every % hist::MINUTE_NS == 0 {
+                if let Some(hist) = self.histogram()? {
+                    if whole() {
+                        return Ok(Some(from_histogram(
+                            hist,
+                            every,
+                            grouping.key,
+                            self.meta.rows,
+                        )));
+                    }
+                }
             }
         }
         let terr = |e| Error::tantivy(&self.dir, e);
@@ -389,6 +417,31 @@ impl Segment {
             }
         }
         Ok(Some(counts))
+    }
+}
+
+/// A segment's counts per `every` (whole minutes) and level from its histogram.
+fn from_histogram(h: &hist::Hist, every: i64, key: Option<KeyColumn>, rows: u64) -> Counts {
+    let mut cells: BTreeMap<(i64, usize), u64> = BTreeMap::new();
+    for (&minute, counts) in h {
+        // Every time of the minute is in the same bucket, since buckets are whole minutes.
+        let bucket = bucket_start(minute.saturating_mul(hist::MINUTE_NS), every);
+        for (group, &n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let group = if key.is_some() { group } else { 0 };
+            *cells.entry((bucket, group)).or_default() += n;
+        }
+    }
+    Counts {
+        cells: cells
+            .into_iter()
+            .map(|((bucket, group), n)| {
+                let name = key
+                    .and_then(|_| Level::ALL.get(group))
+                    .map(|l| l.as_str().to_owned());
+                (bucket, name, n)
+            })
+            .collect(),
+        matched: rows,
     }
 }
 

@@ -60,6 +60,7 @@
 //!     index/                tantivy (schema.rs)
 //!     rows.arrow            Arrow IPC file, LZ4_FRAME (rows.rs)
 //!     meta.json             time and seq ranges, rows, bytes, per-field stats (segment.rs)
+//!     hist.bin              events per minute and level, for timecharts (hist.rs; optional)
 //!   cache/seg-<16 hex>/     fetched copy of a cold segment (cache.rs; `.part` while fetching)
 //! <cold store>/[<prefix>/]<index>/seg-<16 hex>/...   a cold segment's files (tier.rs)
 //! ```
@@ -81,6 +82,7 @@ mod codec;
 mod error;
 mod failpoint;
 mod fastagg;
+mod hist;
 mod index;
 mod plan;
 mod rows;

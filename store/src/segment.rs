@@ -2,8 +2,9 @@
 //!
 //! A segment is a directory `segments/seg-<id as 16 hex digits>/` holding `index/` (tantivy,
 //! one tantivy segment whose document ids are row numbers, see [`crate::schema`]),
-//! `rows.arrow` ([`crate::rows`]) and `meta.json` ([`SegmentMeta`]). Every file and the
-//! directories are fsynced before [`build`] returns; the catalog makes it live.
+//! `rows.arrow` ([`crate::rows`]), `meta.json` ([`SegmentMeta`]) and `hist.bin`
+//! ([`crate::hist`]; segments built before it have none). Every file and the directories are
+//! fsynced before [`build`] or [`merge`] returns; the catalog makes it live.
 
 use crate::error::{Error, Result};
 use crate::plan::Plan;
@@ -211,16 +212,23 @@ pub fn build(
     let mut buf = Vec::new();
     let mut meta = SegmentMeta::new(id, wal_last);
     let mut json = String::new();
+    let mut hist = crate::hist::Hist::new();
     for (e, &seq) in events.iter().zip(seqs) {
         writer
             .add_document(schema.document(e, seq, &mut buf))
             .map_err(|err| Error::tantivy(&index_dir, err))?;
         meta.account(e, seq, &mut json);
+        crate::hist::add(
+            &mut hist,
+            e.timestamp,
+            crate::schema::level_number(e) as usize,
+        );
     }
     writer
         .finalize()
         .map_err(|e| Error::tantivy(&index_dir, e))?;
     crate::rows::write(&dir.join("rows.arrow"), events)?;
+    crate::hist::write(&dir.join(crate::hist::FILE), &hist)?;
     finish(dir, meta)
 }
 
@@ -247,11 +255,18 @@ pub fn merge(
     let (events, seqs) = read_rows(sources)?;
     let mut meta = SegmentMeta::new(id, wal_last);
     let mut json = String::new();
+    let mut hist = crate::hist::Hist::new();
     for (e, &seq) in events.iter().zip(&seqs) {
         meta.account(e, seq, &mut json);
+        crate::hist::add(
+            &mut hist,
+            e.timestamp,
+            crate::schema::level_number(e) as usize,
+        );
     }
     let refs: Vec<&Event> = events.iter().collect();
     crate::rows::write(&dir.join("rows.arrow"), &refs)?;
+    crate::hist::write(&dir.join(crate::hist::FILE), &hist)?;
     finish(dir, meta)
 }
 
@@ -285,6 +300,8 @@ pub struct Segment {
     /// `seq` and the times, opened once (opening a column decodes its block headers).
     pub(crate) times: TimeColumns,
     pub rows: Rows,
+    /// `hist.bin`, read on first use (`None` inside: a segment built before it existed).
+    pub(crate) hist: std::sync::OnceLock<Option<crate::hist::Hist>>,
     retired: AtomicBool,
 }
 
@@ -393,6 +410,7 @@ impl Segment {
             searcher,
             times,
             rows,
+            hist: std::sync::OnceLock::new(),
             retired: AtomicBool::new(false),
         })
     }
