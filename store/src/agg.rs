@@ -15,7 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::fastagg::{self, Counts, Grouping, KeyColumn};
-use crate::index::{event_at, scan, Index, Loc, View};
+use crate::index::{event_at, on_threads, scan, Index, Loc, Shared, View};
 use crate::plan::Plan;
 use crate::search::SearchRequest;
 use crate::segment::Budget;
@@ -24,7 +24,6 @@ use serde_json::Value as Json;
 use sluice_event::{value_to_json, Event, Value};
 use sluice_query::text::Number;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -531,44 +530,24 @@ fn count_segments(
     budget: &mut Budget,
     min_rows: u64,
 ) -> Result<(Vec<Counts>, View)> {
-    let candidates: Vec<usize> = (0..view.segments.len())
-        .filter(|&i| crate::index::scanned(&view.segments[i], query, range, snap))
-        .collect();
-    let rows: u64 = candidates.iter().map(|&i| view.segments[i].meta.rows).sum();
-    let workers = if rows >= min_rows {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(candidates.len())
-    } else {
-        1
-    };
+    let (segments, threads) = crate::index::scan_segments(view, query, range, snap, min_rows);
     let budget = Mutex::new(budget);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<Option<Counts>>)>> = Mutex::new(Vec::new());
-    let work = || {
-        while let Some(&i) = candidates.get(next.fetch_add(1, Ordering::Relaxed)) {
+    let queue = Shared::new(&segments);
+    let results = on_threads(threads, || {
+        let mut mine = Vec::new();
+        while let Some(&i) = queue.take() {
             let r = view.segments[i].count_columns(plan, range, snap, grouping, &budget);
             let failed = r.is_err();
-            if let Ok(mut v) = results.lock() {
-                v.push((i, r));
-            }
+            mine.push((i, r));
             if failed {
                 break;
             }
         }
-    };
-    if workers > 1 {
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(work);
-            }
-        });
-    } else {
-        work();
-    }
+        mine
+    });
     let mut answered = vec![false; view.segments.len()];
     let mut counts = Vec::new();
-    for (i, r) in results.into_inner().unwrap_or_default() {
+    for (i, r) in results.into_iter().flatten() {
         if let Some(c) = r? {
             answered[i] = true;
             counts.push(c);

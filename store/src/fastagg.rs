@@ -138,17 +138,19 @@ fn read<T: PartialOrd + Copy + Send + Sync + std::fmt::Debug + 'static>(
 }
 
 impl Segment {
-    /// Whether every `level` of this segment that is not a level name is absent or null, so
-    /// the `level` fast field's [`NO_LEVEL`] means a null group key.
-    fn levels_are_named(&self) -> Result<bool> {
-        let Some(stats) = self.meta.fields.get("level") else {
-            return Ok(true);
-        };
-        if stats.types.keys().any(|t| t != "string" && t != "null") {
-            return Ok(false);
+    /// Documents per level number, if every `level` of this segment that is not a level name
+    /// is absent or null (so the `level` fast field's [`NO_LEVEL`] means a null group key).
+    fn named_levels(&self) -> Result<Option<[u64; 6]>> {
+        let stats = self.meta.fields.get("level");
+        if stats.is_some_and(|st| st.types.keys().any(|t| t != "string" && t != "null")) {
+            return Ok(None);
         }
-        let strings = stats.types.get("string").copied().unwrap_or(0);
-        Ok(self.level_doc_freqs()?.iter().sum::<u64>() == strings)
+        let strings = stats
+            .and_then(|st| st.types.get("string"))
+            .copied()
+            .unwrap_or(0);
+        let freqs = self.level_doc_freqs()?;
+        Ok((freqs.iter().sum::<u64>() == strings).then_some(freqs))
     }
 
     /// The segment's histogram, read once.
@@ -195,11 +197,14 @@ impl Segment {
             Q::All => Box::new(tantivy::query::AllQuery),
             Q::Some(q) => q.box_clone(),
         };
-        match grouping.key {
-            Some(KeyColumn::Level) if !self.levels_are_named()? => return Ok(None),
+        let level_freqs = match grouping.key {
+            Some(KeyColumn::Level) => match self.named_levels()? {
+                Some(freqs) => Some(freqs),
+                None => return Ok(None),
+            },
             Some(KeyColumn::Service) if !self.meta.only_strings("service") => return Ok(None),
-            _ => {}
-        }
+            _ => None,
+        };
         let (min, max) = self.meta.time_range(field);
         let inside = min >= from && (max < to || to == i64::MAX);
         // Takes the whole segment from the budget, if it has that much left.
@@ -218,7 +223,7 @@ impl Segment {
                     }))
                 }
                 Some(KeyColumn::Level) if whole() => {
-                    let freqs = self.level_doc_freqs()?;
+                    let freqs = level_freqs.unwrap_or_default();
                     let named: u64 = freqs.iter().sum();
                     let mut cells: Vec<(i64, Option<String>, u64)> = Level::ALL
                         .iter()

@@ -675,7 +675,7 @@ pub enum Loc {
 }
 
 /// Whether segment `seg` of a scan can hold matches.
-pub(crate) fn scanned(
+fn scanned(
     seg: &Segment,
     query: &Query,
     (field, from, to): (TimeField, i64, i64),
@@ -684,6 +684,64 @@ pub(crate) fn scanned(
     seg.overlaps(field, from, to)
         && seg.meta.min_seq <= snap
         && !crate::plan::prunes(query.root(), &seg.meta)
+}
+
+/// The segments of `view` a scan visits, and how many threads it may use for them: one per
+/// core (at most one per segment) when they hold at least `min_rows` rows, else one.
+pub(crate) fn scan_segments(
+    view: &View,
+    query: &Query,
+    range: (TimeField, i64, i64),
+    snap: u64,
+    min_rows: u64,
+) -> (Vec<usize>, usize) {
+    let segments: Vec<usize> = (0..view.segments.len())
+        .filter(|&i| scanned(&view.segments[i], query, range, snap))
+        .collect();
+    let rows: u64 = segments.iter().map(|&i| view.segments[i].meta.rows).sum();
+    let threads = if rows >= min_rows {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(segments.len())
+    } else {
+        1
+    };
+    (segments, threads)
+}
+
+/// Items handed out one at a time to whichever thread asks next.
+pub(crate) struct Shared<'a, T> {
+    items: &'a [T],
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a, T> Shared<'a, T> {
+    pub(crate) fn new(items: &'a [T]) -> Self {
+        Shared {
+            items,
+            next: Default::default(),
+        }
+    }
+
+    pub(crate) fn take(&self) -> Option<&'a T> {
+        self.items
+            .get(self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// Runs `work` on `threads` threads (on this one when fewer than two) and returns what each
+/// returned; a panic in one is resumed here.
+pub(crate) fn on_threads<T: Send>(threads: usize, work: impl Fn() -> T + Sync) -> Vec<T> {
+    if threads < 2 {
+        return vec![work()];
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(&work)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Scans a view: calls `f(ts, seq, loc)` for every event matching `query` with its time in
@@ -764,32 +822,25 @@ pub fn scan_parallel<S: Send>(
     new: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, i64, u64, Loc) + Sync,
 ) -> Result<Vec<S>> {
-    let candidates: Vec<usize> = (0..view.segments.len())
-        .filter(|&i| scanned(&view.segments[i], query, range, snap))
-        .collect();
-    let rows: u64 = candidates.iter().map(|&i| view.segments[i].meta.rows).sum();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(candidates.len());
-    if workers < 2 || rows < min_rows || rows > budget.remaining() {
+    let (segments, threads) = scan_segments(view, query, range, snap, min_rows);
+    let rows: u64 = segments.iter().map(|&i| view.segments[i].meta.rows).sum();
+    if threads < 2 || rows > budget.remaining() {
         let mut state = new();
         scan(view, plan, query, range, snap, budget, |ts, sq, loc| {
             f(&mut state, ts, sq, loc)
         })?;
         return Ok(vec![state]);
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let queue = Shared::new(&segments);
     let deadline = budget.deadline;
-    let work = || -> Result<(S, Budget)> {
+    let done = on_threads(threads, || -> Result<(S, Budget)> {
         let mut state = new();
         let mut mine = Budget {
             max: u64::MAX,
             deadline,
             ..Budget::default()
         };
-        while let Some(&si) =
-            candidates.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-        {
+        while let Some(&si) = queue.take() {
             view.segments[si].for_each_match(plan, query, range, &mut mine, |row, ts, sq| {
                 if sq <= snap {
                     f(&mut state, ts, sq, Loc::Segment(si, row));
@@ -800,15 +851,8 @@ pub fn scan_parallel<S: Send>(
             }
         }
         Ok((state, mine))
-    };
-    let done: Vec<Result<(S, Budget)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers).map(|_| s.spawn(work)).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
     });
-    let mut states = Vec::with_capacity(workers + 1);
+    let mut states = Vec::with_capacity(threads + 1);
     for r in done {
         let (state, mine) = r?;
         budget.examined += mine.examined;
@@ -898,22 +942,19 @@ pub fn events_at(view: &View, locs: &[Loc], parallel: bool) -> Result<Vec<Event>
             start = end;
         }
     }
-    let fetch = |run: &[usize]| -> Result<Vec<(usize, Event)>> {
-        run.iter()
-            .map(|&i| Ok((i, event_at(view, locs[i])?)))
-            .collect()
-    };
-    let fetched: Vec<Result<Vec<(usize, Event)>>> = if runs.len() > 1 {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = runs.iter().map(|r| s.spawn(|| fetch(r))).collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
-    } else {
-        runs.iter().map(|r| fetch(r)).collect()
-    };
+    let queue = Shared::new(&runs);
+    let fetched = on_threads(
+        runs.len().min(workers),
+        || -> Result<Vec<(usize, Event)>> {
+            let mut mine = Vec::new();
+            while let Some(run) = queue.take() {
+                for &i in *run {
+                    mine.push((i, event_at(view, locs[i])?));
+                }
+            }
+            Ok(mine)
+        },
+    );
     let mut out: Vec<Option<Event>> = vec![None; locs.len()];
     for run in fetched {
         for (i, e) in run? {
